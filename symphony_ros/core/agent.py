@@ -1,0 +1,170 @@
+"""SymphonyAgent: the learner side of Symphony (networks, single-loss update, Fading Replay Buffer, state).
+
+One update (§2.5), all three terms on the same fresh batch (s, a, r̂, s', g):
+
+    a', σ', β' = actor(s')                 noisy, act = 1
+    Q'  = Q_T(s', a')                      sorted, rank-weighted TARGET critic; gradient flows through a'
+    y   = r̂ + g·stop_grad(Q')
+    TA  = (Q' − m_t)/|m_t|,   m_t = α·m_{t−1} + (1−α)·stop_grad(Q')
+    L   = −mean ReHAE(TA) + mean ReHSE(q(s, a) − y) + mean Swaddle(σ', β')
+
+then one SymphonyAdam step on actor + critics and Polyak on the critics only.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from .config import SymphonyConfig, from_dict
+from .losses import rehae, rehse, swaddling, temporal_advantage
+from .networks import Actor, CriticEnsemble, GradientDropout, sorted_weighted_target
+from .optimizer import SymphonyAdam
+from .rank_weights import critic_target_weights
+from .replay_buffer import FadingReplayBuffer
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """"auto" → CUDA when available, else CPU. A CUDA request without CUDA is a clear error."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device '{device}' was requested but CUDA is not available; use device=cpu or auto")
+    return dev
+
+
+@dataclass
+class UpdateStats:
+    """Detached scalar tensors of the last update (converted to floats only when logged)."""
+    critic_loss: torch.Tensor
+    actor_loss: torch.Tensor
+    swaddling_loss: torch.Tensor
+    sigma_mean: torch.Tensor
+    beta_mean: torch.Tensor
+    q_mean: torch.Tensor
+
+    def as_floats(self) -> dict[str, float]:
+        return {k: float(v) for k, v in self.__dict__.items()}
+
+
+class SymphonyAgent:
+    """Symphony learner. ``obs_dim``/``act_dim`` are the policy's sizes (with ``prev_action_in_obs`` the caller
+    passes the augmented observation size). ``device``: "auto" | "cpu" | "cuda[:i]"."""
+
+    def __init__(self, obs_dim: int, act_dim: int, config: SymphonyConfig, *, device: str | torch.device = "auto",
+                 seed: int = 0, with_buffer: bool = True) -> None:
+        self.config = cfg = config
+        self.obs_dim, self.act_dim = int(obs_dim), int(act_dim)
+        self.device = resolve_device(device)
+        torch.manual_seed(seed)  # network initialisation
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(seed)
+        self.actor = Actor(obs_dim, act_dim, cfg.hidden_dim, noise_clip=cfg.noise_clip,
+                           grad_dropout_keep=cfg.grad_dropout_keep, sigma_beta_clamp=cfg.sigma_beta_clamp,
+                           a_max=cfg.a_max).to(self.device)
+        self.critic = CriticEnsemble(obs_dim + act_dim, cfg.hidden_dim, cfg.heads_per_critic, cfg.n_critics,
+                                     cfg.grad_dropout_keep).to(self.device)
+        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        self.critic_target.dropout = None  # gradient dropout has no forward effect: skip it in the target
+        for m in list(self.actor.modules()) + list(self.critic.modules()):
+            if isinstance(m, (GradientDropout, Actor)):
+                m.generator = self.generator
+        self.optimizer = SymphonyAdam(list(self.actor.parameters()) + list(self.critic.parameters()), lr=cfg.lr,
+                                      betas=(cfg.adam_beta1, cfg.adam_beta2), eps=cfg.adam_eps,
+                                      weight_decay=cfg.weight_decay)
+        self._critic_params = list(self.critic.parameters())
+        self._target_params = list(self.critic_target.parameters())
+        self.target_weights = critic_target_weights(self.critic.n_q, cfg.target_weight_family,
+                                                    cfg.target_weight_power).float().to(self.device)
+        self.m = torch.zeros((), device=self.device)   # EMA of the target value carried between updates
+        self.updates = 0
+        self.buffer = FadingReplayBuffer(
+            obs_dim, act_dim, cfg.n_exp, cfg.buffer_times, family=cfg.buffer_weight_family,
+            power=cfg.buffer_weight_power, terminal_survival_cycles=cfg.terminal_survival_cycles,
+            dtype=cfg.buffer_dtype, device=self.device, gamma=cfg.gamma,
+            reward_scale_eps=cfg.reward_scale_eps) if with_buffer else None
+
+    # ------------------------------------------------------------------ acting
+    @torch.no_grad()
+    def act(self, obs: Any, *, act: float = 1.0, noise: float = 1.0) -> np.ndarray:
+        """One action for one observation (S,) → (d,) float32 in [−a_max, a_max]."""
+        s = torch.as_tensor(np.asarray(obs, dtype=np.float32), device=self.device).reshape(1, -1)
+        a, _, _ = self.actor(s, act=act, noise=noise)
+        return a[0].cpu().numpy()
+
+    @property
+    def learning(self) -> bool:
+        return self.buffer is not None and self.buffer.filled
+
+    def start_learning(self) -> float:
+        """End of exploration: freeze the reward scale and fill the buffer (§2.9.3). Returns r̄ₙ."""
+        assert self.buffer is not None
+        return self.buffer.norm_fill()
+
+    # ------------------------------------------------------------------ learning
+    def _autocast(self):
+        if self.config.bf16_autocast:
+            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def update(self) -> UpdateStats:
+        """One gradient update on a fresh batch (§2.5) + Polyak on the critics (§2.8)."""
+        cfg = self.config
+        assert self.buffer is not None
+        s, a, r, s2, g = self.buffer.sample(cfg.batch_size, self.generator)
+        with self._autocast():
+            a2, sigma, beta = self.actor(s2, act=1.0, noise=1.0)
+            q_next = sorted_weighted_target(self.critic_target(s2, a2).float(), self.target_weights)   # Q'(s', a')
+            y = r + g * q_next.detach()                                                                 # TD target
+            q = self.critic(s, a).float()
+        ta, m_t = temporal_advantage(q_next, self.m, cfg.ema_alpha, cfg.ta_eps)
+        actor_loss = -rehae(ta).mean()
+        critic_loss = rehse(q - y).mean()
+        swaddling_loss = swaddling(sigma.float(), beta.float()).mean()
+        loss = actor_loss + critic_loss + swaddling_loss
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        with torch.no_grad():
+            torch._foreach_lerp_(self._target_params, self._critic_params, cfg.tau)   # θ_T ← (1−τ)θ_T + τθ
+            self.m = m_t.mean()
+        self.updates += 1
+        return UpdateStats(critic_loss.detach(), actor_loss.detach(), swaddling_loss.detach(),
+                           sigma.detach().mean(), beta.detach().mean(), q_next.detach().mean())
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue training as if never stopped (buffer included)."""
+        return dict(
+            format="symphony_ros.agent/1", obs_dim=self.obs_dim, act_dim=self.act_dim,
+            config=self.config.to_dict(), actor=self.actor.state_dict(), critic=self.critic.state_dict(),
+            critic_target=self.critic_target.state_dict(), optimizer=self.optimizer.state_dict(),
+            m=self.m.detach().cpu(), updates=self.updates, generator=self.generator.get_state(),
+            buffer=self.buffer.state_dict() if self.buffer is not None else None,
+        )
+
+    def load_state_dict(self, sd: dict[str, Any], *, load_buffer: bool = True) -> None:
+        if sd.get("format") != "symphony_ros.agent/1":
+            raise ValueError(f"not a symphony_ros agent state (format {sd.get('format')!r})")
+        if (sd["obs_dim"], sd["act_dim"]) != (self.obs_dim, self.act_dim):
+            raise ValueError(f"checkpoint is for obs_dim={sd['obs_dim']}, act_dim={sd['act_dim']}; this agent has "
+                             f"obs_dim={self.obs_dim}, act_dim={self.act_dim}")
+        saved = from_dict(sd["config"])
+        for key in ("hidden_dim", "heads_per_critic", "n_critics"):
+            if getattr(saved, key) != getattr(self.config, key):
+                raise ValueError(f"checkpoint network '{key}'={getattr(saved, key)} differs from the configured "
+                                 f"{getattr(self.config, key)}; load it with the preset it was trained with")
+        self.actor.load_state_dict(sd["actor"])
+        self.critic.load_state_dict(sd["critic"])
+        self.critic_target.load_state_dict(sd["critic_target"])
+        self.optimizer.load_state_dict(sd["optimizer"])
+        self.m = sd["m"].to(self.device)
+        self.updates = int(sd["updates"])
+        self.generator.set_state(sd["generator"])
+        if load_buffer and self.buffer is not None and sd.get("buffer") is not None:
+            self.buffer.load_state_dict(sd["buffer"])

@@ -1,0 +1,50 @@
+"""Symphony's "Adam" (§2.7): AdamW without bias correction, decoupled weight decay on every parameter.
+
+    m ← β1·m + (1−β1)·g;   v ← β2·v + (1−β2)·g²;   θ ← θ − lr·( m/(√v + ε) + λ·θ )
+
+With no bias correction the first step is (1−β1)/√(1−β2) ≈ 5.4× a bias-corrected Adam step (β = (0.618, 0.995)).
+Implemented with ``torch._foreach_*`` kernels: one launch per operation for all parameters.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+import torch
+
+
+class SymphonyAdam(torch.optim.Optimizer):
+    def __init__(self, params: Iterable[torch.nn.Parameter], lr: float = 1e-4,
+                 betas: tuple[float, float] = (0.6180339887498949, 0.995), eps: float = 1e-8,
+                 weight_decay: float = 0.01) -> None:
+        if lr <= 0 or not 0 <= betas[0] < 1 or not 0 <= betas[1] < 1 or eps <= 0 or weight_decay < 0:
+            raise ValueError(f"invalid SymphonyAdam settings lr={lr} betas={betas} eps={eps} wd={weight_decay}")
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
+
+    @torch.no_grad()
+    def step(self, closure=None):  # type: ignore[override]
+        loss = closure() if closure is not None else None
+        for group in self.param_groups:
+            params = [p for p in group["params"] if p.grad is not None]
+            if not params:
+                continue
+            grads = [p.grad for p in params]
+            exp_avg, exp_avg_sq = [], []
+            for p in params:
+                state = self.state[p]
+                if not state:
+                    state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                    state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                exp_avg.append(state["exp_avg"])
+                exp_avg_sq.append(state["exp_avg_sq"])
+            group["step"] = group.get("step", 0) + 1   # informational: no bias correction uses it
+            beta1, beta2 = group["betas"]
+            lr, wd = group["lr"], group["weight_decay"]
+            torch._foreach_lerp_(exp_avg, grads, 1 - beta1)                 # m ← β1·m + (1−β1)·g
+            torch._foreach_mul_(exp_avg_sq, beta2)                           # v ← β2·v + (1−β2)·g²
+            torch._foreach_addcmul_(exp_avg_sq, grads, grads, 1 - beta2)
+            denom = torch._foreach_sqrt(exp_avg_sq)
+            torch._foreach_add_(denom, group["eps"])
+            if wd:
+                torch._foreach_mul_(params, 1 - lr * wd)                      # decoupled: θ ← θ − lr·λ·θ
+            torch._foreach_addcdiv_(params, exp_avg, denom, value=-lr)        # θ ← θ − lr·m/(√v + ε)
+        return loss

@@ -1,0 +1,1 @@
+"""gymnasium / MuJoCo helpers (no rclpy)."""

@@ -1,0 +1,32 @@
+"""Shared test setup: network hygiene for every DDS participant, small torch thread pool, tiny configs."""
+import os
+import sys
+from pathlib import Path
+
+# Network hygiene (ROS2_ON_PYPI.md §2): loopback-only discovery and a domain of our own, before rclpy loads.
+os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+os.environ.setdefault("ROS_DOMAIN_ID", str(20 + os.getpid() % 70))
+os.environ.setdefault("MUJOCO_GL", "disable")
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
+
+
+def tiny_overrides(**extra):
+    """A scaled-down S3 for fast tests (same maths, small sizes)."""
+    base = dict(hidden_dim=32, heads_per_critic=8, batch_size=24, n_exp=200, buffer_times=3, eval_every=500,
+                eval_episodes=2)
+    base.update(extra)
+    return base
+
+
+@pytest.fixture
+def tiny_cfg():
+    from symphony_ros.core.config import load_preset
+    return load_preset("s3", tiny_overrides())
