@@ -1,0 +1,101 @@
+"""The training graph, defined once: which nodes, their parameters and remappings.
+
+Used by ``launch/train_sim.launch.py`` (launch_ros Node actions) and by the embedded runner (``symphony-ros train``:
+the same nodes in one process, one executor), so both start exactly the same graph.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .core.config import config_dir
+from .nodes.common import SHARED_TOPICS
+
+NODE_EXECUTABLES = ("sim_bridge", "actor", "learner", "recorder")
+
+
+@dataclass
+class NodeSpec:
+    """One node of the graph: executable (module ``symphony_ros.nodes.<executable>`` and ``lib/symphony_ros``
+    script), node name, namespace, YAML parameter file, parameter overrides and topic remappings."""
+    executable: str
+    name: str
+    namespace: str = ""
+    params_file: Path | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    remappings: list[tuple[str, str]] = field(default_factory=list)
+
+    def ros_args(self) -> list[str]:
+        """``--ros-args`` list that gives an in-process node the same setup launch_ros would."""
+        args = ["--ros-args"]
+        if self.params_file is not None:
+            args += ["--params-file", str(self.params_file)]
+        for k, v in self.parameters.items():
+            args += ["-p", f"{k}:={_yaml_scalar(v)}"]
+        for a, b in self.remappings:
+            args += ["-r", f"{a}:={b}"]
+        return args
+
+
+def _yaml_scalar(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (list, tuple)):
+        return "[" + ",".join(_yaml_scalar(x) for x in v) + "]"
+    if isinstance(v, str):
+        return v if v else "''"
+    return repr(v)
+
+
+def robot_namespaces(robots: int, namespace: str = "") -> list[str]:
+    """'' for one robot without a namespace; /robot1, /robot2, ... (under ``namespace``) for several."""
+    base = namespace.rstrip("/")
+    if robots == 1:
+        return [base]
+    return [f"{base}/robot{i + 1}" for i in range(robots)]
+
+
+def env_dims(env: str, prev_action_in_obs: bool = False) -> tuple[int, int]:
+    """(policy obs_dim, act_dim) of a gymnasium env, for the learner's buffer allocation."""
+    import gymnasium as gym
+    e = gym.make(env)
+    try:
+        obs, act = int(e.observation_space.shape[0]), int(e.action_space.shape[0])
+    finally:
+        e.close()
+    return obs + (act if prev_action_in_obs else 0), act
+
+
+def build_graph(*, preset: str = "s3", env: str = "Humanoid-v5", device: str = "auto", mode: str = "lockstep",
+                max_steps: int = 0, robots: int = 1, namespace: str = "", checkpoint_dir: str = "",
+                record: bool = False, bag_dir: str = "", seed: int = 0, overrides: dict[str, Any] | None = None,
+                obs_dim: int | None = None, act_dim: int | None = None, autostart: bool = True) -> list[NodeSpec]:
+    """The sim training graph: per robot a sim bridge + actor (namespaced), one learner, optionally a recorder.
+
+    ``overrides`` are Symphony config fields (passed as ``symphony.<field>`` parameters to actor and learner).
+    """
+    from .core.config import load_preset
+    cfg = load_preset(preset, overrides)
+    if obs_dim is None or act_dim is None:
+        obs_dim, act_dim = env_dims(env, cfg.prev_action_in_obs)
+    cdir = config_dir()
+    sym = {f"symphony.{k}": v for k, v in (overrides or {}).items()}
+    bridge_mode = "lockstep" if mode == "lockstep" else "realtime"
+    specs: list[NodeSpec] = []
+    for i, ns in enumerate(robot_namespaces(robots, namespace)):
+        shared = [(t, f"{namespace.rstrip('/')}/{t}") for t in SHARED_TOPICS] if ns else []
+        specs.append(NodeSpec("sim_bridge", "sim_bridge", ns, cdir / "sim_bridge.yaml",
+                              dict(env=env, mode=bridge_mode, seed=seed + 1000 * i,
+                                   episode_limit=cfg.episode_limit)))
+        specs.append(NodeSpec("actor", "actor", ns, cdir / "actor.yaml",
+                              dict(preset=preset, mode=mode, simulation=True, robot_id=ns or "robot",
+                                   seed=seed + 1000 * i, autostart=autostart, **sym), shared))
+    specs.append(NodeSpec("learner", "learner", namespace.rstrip("/"), cdir / "learner.yaml",
+                          dict(preset=preset, mode=mode, device=device, obs_dim=obs_dim, act_dim=act_dim,
+                               checkpoint_dir=checkpoint_dir, max_steps=max_steps, seed=seed,
+                               expected_actors=robots, autostart=autostart, **sym)))
+    if record:
+        specs.append(NodeSpec("recorder", "recorder", namespace.rstrip("/"), cdir / "recorder.yaml",
+                              dict(output=bag_dir)))
+    return specs
