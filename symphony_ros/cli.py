@@ -25,7 +25,7 @@ def cmd_train(args) -> int:
         from .trainer import HeadlessTrainer
         trainer = HeadlessTrainer(args.env, cfg, args.out, max_steps=args.max_steps, device=args.device,
                                   seed=args.seed, action_mode=args.action_mode, resume=args.resume,
-                                  progress=not args.no_progress)
+                                  progress=not args.no_progress, stop_at_return=args.stop_at_return)
         res = trainer.run()
         last = res.evaluations[-1] if res.evaluations else None
         print(f"steps {res.total_steps}  updates {res.updates}  episodes {res.episodes}  "
@@ -60,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--action-mode", default="paper", choices=("paper", "rescale"),
                    help="paper: a_max=1 sent as is (MuJoCo clamps); rescale: map [-1,1] onto the action bounds")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("--stop-at-return", type=float, default=None, metavar="R",
+                   help="stop once a noise-free evaluation reaches return R")
     t.add_argument("--robots", type=int, default=1, help="(graph) namespaced sim bridge + actor pairs")
     t.add_argument("--mode", default="lockstep", choices=("lockstep", "async"), help="(graph) learner mode")
     t.add_argument("--record", action="store_true", help="(graph) record the topics to a rosbag2 bag in --out")

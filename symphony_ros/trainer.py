@@ -68,7 +68,8 @@ class HeadlessTrainer:
 
     def __init__(self, env_id: str, config: SymphonyConfig, out_dir: str | Path, *, max_steps: int = 3_000_000,
                  device: str = "auto", seed: int = 0, action_mode: str = "paper", resume: bool = False,
-                 progress: bool = True, checkpoint_every: int | None = None, keep_checkpoints: int = 2) -> None:
+                 progress: bool = True, checkpoint_every: int | None = None, keep_checkpoints: int = 2,
+                 stop_at_return: float | None = None) -> None:
         self.env_id, self.cfg, self.out = env_id, config, Path(out_dir)
         self.max_steps, self.seed, self.progress = int(max_steps), int(seed), progress
         self.out.mkdir(parents=True, exist_ok=True)
@@ -90,6 +91,7 @@ class HeadlessTrainer:
         self.evaluations: list[dict[str, Any]] = []
         self.wall_time = 0.0
         self.action_mode = action_mode
+        self.stop_at_return = stop_at_return
         if resume:
             self._resume()
 
@@ -176,6 +178,11 @@ class HeadlessTrainer:
                     if agent.learning and self.total_steps % cfg.eval_every == 0 and cfg.eval_episodes > 0 \
                             and (not self.evaluations or self.evaluations[-1]["step"] != self.total_steps):
                         last_eval = self.evaluate()["return_mean"]
+                        if self.stop_at_return is not None and last_eval >= self.stop_at_return:
+                            log.info("evaluation return %.1f reached --stop-at-return %.1f", last_eval,
+                                     self.stop_at_return)
+                            self.max_steps = self.total_steps
+                            break
                     if agent.learning and self.total_steps % self.checkpoint_every == 0:
                         self.save()
                     act = 1.0 if not agent.learning else float(t < limit - window)   # zero-policy window (sim only)
