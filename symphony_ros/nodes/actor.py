@@ -297,8 +297,9 @@ class ActorNode(LifecycleNode):
             self._watchdog.feed(time.monotonic())   # grace of one timeout from activation
             self._timer = self.create_timer(1.0 / WATCHDOG_HZ, self._on_watchdog, clock=self._steady)
             if self._safety is None:
-                self.get_logger().warning("active without a known joint count: nothing can be commanded until "
-                                          "policy_weights arrive (or set joint_lower/joint_upper)")
+                log = self.get_logger().info if self._p("simulation") else self.get_logger().warning
+                log("active without a known joint count: nothing can be commanded until policy_weights arrive "
+                    "(or set joint_lower/joint_upper)")
             self.get_logger().info(f"active ({self._p('mode')}, simulation={self._p('simulation')})")
         return TransitionCallbackReturn.SUCCESS
 
