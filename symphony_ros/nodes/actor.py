@@ -450,6 +450,10 @@ class ActorNode(LifecycleNode):
     def _act(self, step: _Step) -> None:
         """Command the policy's action for ``step`` (or the safe command if there is no policy / bad output)."""
         key = (step.episode, step.step)
+        if self._p("mode") == "lockstep" and self._cmd_pub.get_subscription_count() == 0:
+            # a command published before discovery matched the bridge would be lost and the lockstep graph would
+            # wait forever: leave the step unanswered; the bridge re-publishes it and we answer once matched
+            return
         if self._actor is None or step.x is None or self._safety is None:
             self._answer_safe(key, "no policy weights yet")
             return

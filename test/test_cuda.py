@@ -1,0 +1,57 @@
+"""The learner on CUDA: same maths as on the CPU. Skipped, with that reason, on machines without a CUDA device
+(CI has none; run it where a GPU is: `python -m pytest test/test_cuda.py`)."""
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import tiny_overrides
+from symphony_ros.core.agent import SymphonyAgent
+from symphony_ros.core.config import load_preset
+from symphony_ros.core.networks import CriticEnsemble, FeedForward
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+
+
+def test_fused_critics_match_separate_blocks_on_cuda():
+    torch.manual_seed(0)
+    blocks = [FeedForward(20, 64, 16) for _ in range(3)]
+    fused = CriticEnsemble(20, 64, 16, 3)
+    fused.load_blocks(blocks)
+    fused, blocks = fused.cuda(), [b.cuda() for b in blocks]
+    s, a = torch.randn(50, 15, device="cuda"), torch.randn(50, 5, device="cuda")
+    ref = torch.cat([b(torch.cat([s, a], -1)) for b in blocks], -1)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    assert (fused(s, a) - ref).abs().max().item() <= 1e-4
+
+
+def test_agent_update_on_cuda_matches_cpu():
+    torch.backends.cuda.matmul.allow_tf32 = False
+    cfg = load_preset("s3", tiny_overrides())
+    cpu = SymphonyAgent(6, 2, cfg, device="cpu", seed=3)
+    rng = np.random.default_rng(0)
+    for i in range(cfg.n_exp):
+        s = rng.normal(size=6)
+        cpu.buffer.add(s, rng.uniform(-1, 1, 2), rng.normal(), rng.normal(size=6), i % 50 == 49)
+    cpu.start_learning()
+    gpu = SymphonyAgent(6, 2, cfg, device="cuda", seed=3)
+    gpu.load_state_dict(copy.deepcopy(cpu.state_dict()))
+    # same batch and noise on both: draw on the CPU and feed the same tensors
+    batch = cpu.buffer.sample(cfg.batch_size, torch.Generator().manual_seed(1))
+    gpu.buffer.sample = lambda B, g=None: tuple(t.cuda() for t in batch)
+    cpu.buffer.sample = lambda B, g=None: batch
+    noise = torch.randn(cfg.batch_size, 2)
+    import symphony_ros.core.networks as nets
+    orig = nets.bounded_noise
+    nets.bounded_noise = lambda shape, clip, device="cpu", dtype=torch.float32, generator=None: \
+        noise.clamp(-clip, clip).div(clip).to(device)
+    try:
+        sc, sg = cpu.update(), gpu.update()
+    finally:
+        nets.bounded_noise = orig
+    for k, v in sc.as_floats().items():
+        assert sg.as_floats()[k] == pytest.approx(v, rel=1e-3, abs=1e-5), k
+    pc = torch.cat([p.detach().flatten() for p in cpu.actor.parameters()])
+    pg = torch.cat([p.detach().flatten().cpu() for p in gpu.actor.parameters()])
+    assert (pc - pg).abs().max().item() < 1e-5
