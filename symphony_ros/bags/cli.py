@@ -1,0 +1,319 @@
+"""``symphony-ros`` bag subcommands: record, replay, analyze, rerun, load-bag, info, repair.
+
+Wiring (in ``symphony_ros/cli.py``)::
+
+    from .bags.cli import add_subcommands, add_train_options, apply_from_bag
+    add_subcommands(sub)            # after the other sub.add_parser(...) calls
+    add_train_options(t)            # on the `train` parser: --from-bag BAG (repeatable), --from-bag-updates N
+    # in cmd_train, headless branch, right after HeadlessTrainer(...) is built:
+    apply_from_bag(trainer, args)   # no-op without --from-bag
+
+Exit codes: 0 ok; 2 a bag/checkpoint/argument error (one line on stderr); 3 ``analyze``/``info``/``rerun`` on a
+damaged bag: the error is printed and the readable part was still analysed (report written).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import BagError
+
+EXIT_DAMAGED = 3
+
+
+def _err(text: str) -> None:
+    print(f"symphony-ros: error: {text}", file=sys.stderr)
+
+
+def _damage(lines: list[str]) -> None:
+    for d in lines:
+        _err(f"damaged bag: {d}")
+
+
+# ---------------------------------------------------------------------------------------------- record
+def _ros_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (list, tuple)):
+        return "[" + ",".join(f"'{x}'" for x in v) + "]"
+    if isinstance(v, str):
+        return v if v else "''"
+    return repr(v)
+
+
+def record_argv(args) -> list[str]:
+    """``--ros-args`` for the recorder node from the ``record`` options."""
+    params = dict(output=args.output or "", storage=args.storage, all_topics=bool(args.all),
+                  max_bag_size_mb=float(args.max_bag_size_mb), max_bag_duration_s=float(args.max_bag_duration_s),
+                  flush_interval_s=float(args.flush_interval_s), fsync=bool(args.fsync),
+                  compression=bool(args.compression))
+    if args.topics:
+        params["topics"] = list(args.topics)
+    if args.exclude:
+        params["exclude"] = list(args.exclude)
+    if args.min_interval is not None:
+        params["min_interval"] = list(args.min_interval) or [""]
+    argv = ["symphony-ros-record", "--ros-args"]
+    try:
+        from ..core.config import config_dir
+        argv += ["--params-file", str(config_dir() / "recorder.yaml")]
+    except Exception:  # config folder not found: the node's own defaults
+        pass
+    for k, v in params.items():
+        argv += ["-p", f"{k}:={_ros_value(v)}"]
+    if args.namespace:
+        argv += ["-r", f"__ns:={args.namespace}"]
+    return argv
+
+
+def cmd_record(args) -> int:
+    """Record the graph's topics until Ctrl-C (the recorder node, stand-alone)."""
+    from ..nodes.recorder import main
+    return main(record_argv(args))
+
+
+# ---------------------------------------------------------------------------------------------- replay
+def cmd_replay(args) -> int:
+    from .replay import ReplayOptions, replay
+    remap = {}
+    for r in args.remap or []:
+        a, sep, b = r.partition(":=")
+        if not sep or not a or not b:
+            _err(f"--remap needs OLD:=NEW, got {r!r}")
+            return 2
+        remap[a] = b
+    opts = ReplayOptions(rate=args.rate, loop=args.loop, topics=args.topics or None,
+                         start_offset_s=args.start_offset, remap=remap,
+                         wait_for_subscribers_s=args.wait_for_subscribers, delay_s=args.delay)
+    try:
+        opts.check()
+        stats = replay(args.bag, opts)
+    except (BagError, ValueError) as exc:
+        _err(str(exc))
+        return 2
+    _damage(stats.damage)
+    print(f"replayed {stats.total} messages in {stats.wall_s:.2f} s ({stats.loops} pass(es)); "
+          f"worst lateness {stats.max_late_s * 1e3:.1f} ms")
+    for t, n in sorted(stats.published.items()):
+        print(f"  {t}: {n}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- analyze
+def _parse_limits(args):
+    if getattr(args, "limits_env", None):
+        return args.limits_env
+    if getattr(args, "limits", None):
+        try:
+            lo, hi = (float(x) for x in args.limits.split(","))
+        except ValueError:
+            raise ValueError(f"--limits needs LOW,HIGH (e.g. -1,1), got {args.limits!r}") from None
+        return (lo, hi)
+    return None
+
+
+def cmd_analyze(args) -> int:
+    from .analysis import write_report
+    bags = [args.bag] + ([args.bag2] if args.bag2 else [])
+    try:
+        out = write_report(bags, args.out, limits=_parse_limits(args))
+    except (BagError, ValueError) as exc:
+        _err(str(exc))
+        return 2
+    _damage(out["damage"])
+    for res in out["results"]:
+        print(f"{res['bag']}: {res['duration_s']:.1f} s, {res['message_count']} messages, analysed in "
+              f"{res['analysis_time_s']:.2f} s")
+        for ns, r in res["robots"].items():
+            e, c = r.get("episodes", {}), r.get("commands", {})
+            if e.get("count"):
+                print(f"  {ns}: {e['count']} episodes, return mean {e['return_mean']:.2f}, last "
+                      f"{e['return_last']:.2f}, length mean {e['length_mean']:.1f}")
+            if c.get("count"):
+                print(f"  {ns}: {c['count']} commands at {c['control_rate_hz'] or 0:.1f} Hz, saturation "
+                      f"{c['saturation_mean']:.1%}, mean |Δa| {c['mean_abs_delta_mean'] or 0:.4f}, HF share "
+                      f"{c['hf_share_mean'] or 0:.1%}, dropped steps {r['timing']['dropped_steps']}")
+    print(f"report: {out['html']}\nnumbers: {out['json']}")
+    return EXIT_DAMAGED if out["damage"] else 0
+
+
+# ---------------------------------------------------------------------------------------------- rerun
+def cmd_rerun(args) -> int:
+    from ..core.checkpoint import CheckpointError
+    from .from_bag import rerun
+    try:
+        res = rerun(args.bags, args.checkpoint, robot=args.robot, device=args.device)
+    except (BagError, CheckpointError, ValueError) as exc:
+        _err(str(exc))
+        return 2
+    _damage(res.damage)
+    print(res.table())
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(res.as_dict(), indent=1), encoding="utf-8")
+        print(f"numbers: {args.out}")
+    return EXIT_DAMAGED if res.damage else 0
+
+
+# ---------------------------------------------------------------------------------------------- train from bags
+def cmd_train_from_bag(args) -> int:
+    """``load-bag``: a headless trainer's buffer filled from bags, optional offline updates, a checkpoint, then
+    (``--max-steps`` beyond the bags' transitions) online training in the gymnasium env."""
+    from ..core.checkpoint import CheckpointError
+    from ..core.config import ConfigError, load_preset, parse_overrides
+    from ..trainer import HeadlessTrainer
+    from .from_bag import LoadReport, bootstrap_trainer
+    try:
+        cfg = load_preset(args.preset, parse_overrides(args.overrides))
+        trainer = HeadlessTrainer(args.env, cfg, args.out, max_steps=args.max_steps, device=args.device,
+                                  seed=args.seed, resume=args.resume, progress=not args.no_progress)
+        rep = LoadReport()
+        n = bootstrap_trainer(trainer, args.bags, updates=args.updates, report=rep)
+    except (BagError, ConfigError, CheckpointError, ValueError) as exc:
+        _err(str(exc))
+        return 2
+    _damage(rep.damage)
+    print(f"loaded {n} transitions from {len(rep.bags)} bag(s) ({rep.rejected} rejected); buffer "
+          f"{trainer.agent.buffer.length}/{trainer.agent.buffer.capacity}, learning {trainer.agent.learning}, "
+          f"updates {trainer.agent.updates}")
+    if trainer.total_steps < trainer.max_steps:
+        res = trainer.run()
+        print(f"steps {res.total_steps}  updates {res.updates}  checkpoint {res.checkpoint}")
+        return 130 if res.interrupted else 0
+    path = trainer.save()
+    print(f"checkpoint {path} (continue online with `symphony-ros train --headless --env {args.env} --out "
+          f"{args.out} --resume`)")
+    return 0
+
+
+def add_train_options(train_parser: argparse.ArgumentParser) -> None:
+    """``--from-bag`` options for the ``train`` subcommand (headless)."""
+    train_parser.add_argument("--from-bag", action="append", default=[], metavar="BAG",
+                              help="(headless) pre-fill the replay buffer with the transitions of a bag recorded "
+                                   "earlier (repeatable); they count as experienced steps")
+    train_parser.add_argument("--from-bag-updates", type=int, default=0, metavar="N",
+                              help="(headless) N offline gradient updates on the bag transitions before acting")
+
+
+def apply_from_bag(trainer, args) -> int:
+    """Call in ``cmd_train`` after building the HeadlessTrainer (after --resume loaded): loads ``--from-bag``
+    bags into its buffer. Returns the number of transitions loaded (0 without the option)."""
+    bags = getattr(args, "from_bag", None)
+    if not bags:
+        return 0
+    from .from_bag import LoadReport, bootstrap_trainer
+    rep = LoadReport()
+    n = bootstrap_trainer(trainer, bags, updates=getattr(args, "from_bag_updates", 0), report=rep)
+    _damage(rep.damage)
+    print(f"loaded {n} transitions from {len(bags)} bag(s) into the replay buffer ({rep.rejected} rejected)")
+    return n
+
+
+# ---------------------------------------------------------------------------------------------- info / repair
+def cmd_info(args) -> int:
+    from .reader import BagReader
+    try:
+        r = BagReader(args.bag)
+    except BagError as exc:
+        _err(str(exc))
+        return 2
+    print(r.summary())
+    return EXIT_DAMAGED if r.damage else 0
+
+
+def cmd_repair(args) -> int:
+    from .reader import repair
+    try:
+        rep = repair(args.bag, keep_original=args.keep_original)
+    except BagError as exc:
+        _err(str(exc))
+        return 2
+    for n in rep.notes:
+        print(f"found: {n}")
+    print(rep)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- parser
+def _config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", default="s3", help="s3 (default), se, s2, ed, s2_tilde, or a YAML file")
+    p.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE", default=[],
+                   help="override one config field (repeatable)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def add_subcommands(sub) -> None:
+    """Add record, replay, analyze, rerun, load-bag, info and repair to an argparse subparsers object."""
+    p = sub.add_parser("record", help="record the graph's topics to a rosbag2 bag (MCAP or sqlite3) until Ctrl-C")
+    p.add_argument("-o", "--output", default="", help="bag directory (default ./bags/symphony_<date>_<time>)")
+    p.add_argument("--storage", default="mcap", choices=("mcap", "sqlite3"))
+    p.add_argument("--topics", nargs="+", help="record these topics only (default: the contract topics in every "
+                                                "namespace + /clock)")
+    p.add_argument("--all", action="store_true", help="every topic whose type is known")
+    p.add_argument("--exclude", nargs="+", help="never record these topics")
+    p.add_argument("--max-bag-size-mb", type=float, default=0.0, help="split after this many MiB (0 = never)")
+    p.add_argument("--max-bag-duration-s", type=float, default=0.0, help="split after this many s (0 = never)")
+    p.add_argument("--flush-interval-s", type=float, default=1.0, help="a crash loses at most this much")
+    p.add_argument("--min-interval", nargs="*", metavar="TOPIC:SECONDS",
+                   help="keep at most one message per interval of a topic (default policy_weights:10.0; give the "
+                        "option with no value to record every message)")
+    p.add_argument("--fsync", action="store_true", help="fsync every chunk")
+    p.add_argument("--compression", action="store_true", help="zstd-compress MCAP chunks")
+    p.add_argument("--namespace", default="", help="the recorder node's namespace (relative --topics resolve in it)")
+    p.set_defaults(func=cmd_record)
+
+    p = sub.add_parser("replay", help="republish a bag's topics with their recorded timing (like ros2 bag play)")
+    p.add_argument("bag")
+    p.add_argument("--rate", type=float, default=1.0, help="playback speed factor (2 = twice as fast)")
+    p.add_argument("--loop", action="store_true", help="start again at the end, until Ctrl-C")
+    p.add_argument("--topics", nargs="+", help="replay only these topics")
+    p.add_argument("--start-offset", type=float, default=0.0, metavar="S", help="skip the bag's first S seconds")
+    p.add_argument("--remap", action="append", metavar="OLD:=NEW", help="publish a topic under another name")
+    p.add_argument("--wait-for-subscribers", type=float, default=0.0, metavar="S",
+                   help="wait up to S seconds for every topic to have a subscriber before starting")
+    p.add_argument("--delay", type=float, default=0.0, metavar="S", help="pause S seconds before starting")
+    p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("analyze", help="report (HTML + JSON) of a bag: returns, commands, smoothness, σ/β, timing; "
+                                       "two bags are compared side by side")
+    p.add_argument("bag")
+    p.add_argument("bag2", nargs="?", help="a second bag to compare with")
+    p.add_argument("--out", required=True, help="output directory (report.html, analysis.json / comparison.json)")
+    p.add_argument("--limits", help="joint command limits LOW,HIGH for the saturation (default -1,1: policy units)")
+    p.add_argument("--limits-env", metavar="ENV", help="use a gymnasium env's action bounds as the limits")
+    p.set_defaults(func=cmd_analyze)
+
+    p = sub.add_parser("rerun", help="feed a bag's observations through a checkpoint's actor and compare its "
+                                     "actions with the recorded ones, per joint")
+    p.add_argument("bags", nargs="+")
+    p.add_argument("--checkpoint", required=True, help="actor file (symphony-ros export) or training checkpoint")
+    p.add_argument("--robot", help="only this robot's transitions (Transition.header.frame_id)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", help="also write the numbers as JSON to this file")
+    p.set_defaults(func=cmd_rerun)
+
+    p = sub.add_parser("load-bag", help="train from bags: load their transitions into a (headless) learner's "
+                                        "buffer, optional offline updates, then continue training")
+    p.add_argument("bags", nargs="+")
+    _config_args(p)
+    p.add_argument("--env", default="Humanoid-v5", help="gymnasium env the bags were recorded on")
+    p.add_argument("--out", required=True, help="output directory (checkpoints, CSV, PNG), as for train")
+    p.add_argument("--updates", type=int, default=0, help="offline gradient updates after loading")
+    p.add_argument("--max-steps", type=int, default=0,
+                   help="continue online until this many steps (the bags' transitions count); 0 = offline only")
+    p.add_argument("--resume", action="store_true", help="start from the newest checkpoint in --out")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_train_from_bag)
+
+    p = sub.add_parser("info", help="topics, counts, duration and damage of a bag (like ros2 bag info)")
+    p.add_argument("bag")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("repair", help="make a crashed/truncated bag whole again (readable messages kept, index and "
+                                      "metadata.yaml rebuilt)")
+    p.add_argument("bag")
+    p.add_argument("--keep-original", action="store_true", help="keep damaged files as <name>.orig")
+    p.set_defaults(func=cmd_repair)
