@@ -35,7 +35,7 @@ def test_agent_update_on_cuda_matches_cpu():
         s = rng.normal(size=6)
         cpu.buffer.add(s, rng.uniform(-1, 1, 2), rng.normal(), rng.normal(size=6), i % 50 == 49)
     cpu.start_learning()
-    gpu = SymphonyAgent(6, 2, cfg, device="cuda", seed=3)
+    gpu = SymphonyAgent(6, 2, cfg.replace(cuda_graph=False), device="cuda", seed=3)
     gpu.load_state_dict(copy.deepcopy(cpu.state_dict()))
     # same batch and noise on both: draw on the CPU and feed the same tensors
     batch = cpu.buffer.sample(cfg.batch_size, torch.Generator().manual_seed(1))
@@ -55,3 +55,36 @@ def test_agent_update_on_cuda_matches_cpu():
     pc = torch.cat([p.detach().flatten() for p in cpu.actor.parameters()])
     pg = torch.cat([p.detach().flatten().cpu() for p in gpu.actor.parameters()])
     assert (pc - pg).abs().max().item() < 1e-5
+
+
+def test_cuda_graph_replay_equals_the_eager_update():
+    """cuda_graph=True captures _update_body once; each replay must equal running the body eagerly with the same
+    (default-generator) random stream."""
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    cfg = load_preset("s3", tiny_overrides(cuda_graph=True))
+    graph = SymphonyAgent(6, 2, cfg, device="cuda", seed=5)
+    rng = np.random.default_rng(0)
+    for i in range(cfg.n_exp):
+        s = rng.normal(size=6)
+        graph.buffer.add(s, rng.uniform(-1, 1, 2), rng.normal(), rng.normal(size=6), i % 50 == 49)
+    graph.start_learning()
+    eager = SymphonyAgent(6, 2, cfg.replace(cuda_graph=False), device="cuda", seed=5)
+    eager.load_state_dict(copy.deepcopy(graph.state_dict()))
+    own = hasattr(torch.cuda.CUDAGraph, "register_generator_state")   # graph replays the agent's own generator
+    if not own:
+        for m in [eager.actor] + [x for x in eager.critic.modules()]:
+            if hasattr(m, "generator"):
+                m.generator = None
+    torch.cuda.manual_seed(123)
+    for _ in range(4):
+        stats_g = graph.update().as_floats()
+    torch.cuda.manual_seed(123)
+    for _ in range(4):
+        stats_e = eager._update_body(eager.generator if own else None).as_floats()
+    for k, v in stats_e.items():
+        assert stats_g[k] == pytest.approx(v, rel=1e-4, abs=1e-6), k
+    pg = torch.cat([p.detach().flatten() for p in graph.actor.parameters()])
+    pe = torch.cat([p.detach().flatten() for p in eager.actor.parameters()])
+    assert (pg - pe).abs().max().item() < 1e-5
+    assert graph.updates == 4

@@ -28,6 +28,11 @@ from .rank_weights import critic_target_weights
 from .replay_buffer import FadingReplayBuffer
 
 
+def _graphs_take_generators() -> bool:
+    """Whether CUDA graphs can replay a user generator (PyTorch >= 2.4: CUDAGraph.register_generator_state)."""
+    return hasattr(torch.cuda.CUDAGraph, "register_generator_state")
+
+
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """"auto" → CUDA when available, else CPU. A CUDA request without CUDA is a clear error."""
     if str(device) == "auto":
@@ -71,9 +76,10 @@ class SymphonyAgent:
                                      cfg.grad_dropout_keep).to(self.device)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.critic_target.dropout = None  # gradient dropout has no forward effect: skip it in the target
+        graph_rng = self.generator if _graphs_take_generators() else None   # else only the default CUDA RNG
         for m in list(self.actor.modules()) + list(self.critic.modules()):
             if isinstance(m, (GradientDropout, Actor)):
-                m.generator = self.generator
+                m.generator = graph_rng if (cfg.cuda_graph and self.device.type == "cuda") else self.generator
         self.optimizer = SymphonyAdam(list(self.actor.parameters()) + list(self.critic.parameters()), lr=cfg.lr,
                                       betas=(cfg.adam_beta1, cfg.adam_beta2), eps=cfg.adam_eps,
                                       weight_decay=cfg.weight_decay)
@@ -82,6 +88,10 @@ class SymphonyAgent:
         self.target_weights = critic_target_weights(self.critic.n_q, cfg.target_weight_family,
                                                     cfg.target_weight_power).float().to(self.device)
         self.m = torch.zeros((), device=self.device)   # EMA of the target value carried between updates
+        self._graph: "torch.cuda.CUDAGraph | None" = None
+        self._graph_stats: UpdateStats | None = None
+        if self._graph_mode:
+            torch.cuda.manual_seed(seed)
         self.updates = 0
         self.buffer = FadingReplayBuffer(
             obs_dim, act_dim, cfg.n_exp, cfg.buffer_times, family=cfg.buffer_weight_family,
@@ -109,14 +119,32 @@ class SymphonyAgent:
     # ------------------------------------------------------------------ learning
     def _autocast(self):
         if self.config.bf16_autocast:
-            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+            # the autocast weight cache must be off inside CUDA graphs (cached casts would be stale on replay)
+            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16,
+                                  cache_enabled=not self._graph_mode)
         return contextlib.nullcontext()
 
     def update(self) -> UpdateStats:
-        """One gradient update on a fresh batch (§2.5) + Polyak on the critics (§2.8)."""
+        """One gradient update on a fresh batch (§2.5) + Polyak on the critics (§2.8).
+
+        With ``cuda_graph`` on a CUDA device the whole update (sampling, forward, backward, optimizer, Polyak) is
+        captured once and replayed: same maths, one launch instead of hundreds. The returned stats tensors are then
+        overwritten by the next update; read them before calling ``update`` again."""
+        if self._graph_mode:
+            if self._graph is None:
+                self._capture_update()
+            self._graph.replay()
+            stats = self._graph_stats
+        else:
+            stats = self._update_body(self.generator)
+        self.updates += 1
+        return stats
+
+    def _update_body(self, generator: torch.Generator | None) -> UpdateStats:
+        """The update itself, written only with tensor ops on persistent tensors (so it can be graph-captured)."""
         cfg = self.config
         assert self.buffer is not None
-        s, a, r, s2, g = self.buffer.sample(cfg.batch_size, self.generator)
+        s, a, r, s2, g = self.buffer.sample(cfg.batch_size, generator)
         with self._autocast():
             a2, sigma, beta = self.actor(s2, act=1.0, noise=1.0)
             q_next = sorted_weighted_target(self.critic_target(s2, a2).float(), self.target_weights)   # Q'(s', a')
@@ -132,10 +160,50 @@ class SymphonyAgent:
         self.optimizer.step()
         with torch.no_grad():
             torch._foreach_lerp_(self._target_params, self._critic_params, cfg.tau)   # θ_T ← (1−τ)θ_T + τθ
-            self.m = m_t.mean()
-        self.updates += 1
+            self.m.copy_(m_t.mean())
         return UpdateStats(critic_loss.detach(), actor_loss.detach(), swaddling_loss.detach(),
                            sigma.detach().mean(), beta.detach().mean(), q_next.detach().mean())
+
+    @property
+    def _graph_mode(self) -> bool:
+        return self.config.cuda_graph and self.device.type == "cuda"
+
+    def _capture_update(self) -> None:
+        """Warm up on a side stream, restore the exact pre-warm-up state, then capture one update.
+
+        Random numbers inside the graph come from the agent's own generator, registered with the graph (PyTorch
+        >= 2.4), or else from the device's default CUDA generator, seeded from the agent's seed; both are
+        checkpointed with the agent."""
+        gen = self.generator if _graphs_take_generators() else None
+        params = [t for m in (self.actor, self.critic, self.critic_target) for t in m.state_dict().values()]
+        saved = [t.detach().clone() for t in params]
+        saved_m, saved_rng = self.m.clone(), torch.cuda.get_rng_state(self.device)
+        saved_gen = self.generator.get_state()
+        had_state = {id(p): {k: v.clone() for k, v in st.items() if torch.is_tensor(v)}
+                     for p, st in self.optimizer.state.items()}
+        side = torch.cuda.Stream(self.device)
+        side.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(side):
+            for _ in range(3):
+                self._update_body(gen)
+        torch.cuda.current_stream(self.device).wait_stream(side)
+        with torch.no_grad():
+            for t, v in zip(params, saved):
+                t.copy_(v)
+            self.m.copy_(saved_m)
+            for p, st in self.optimizer.state.items():
+                for k, v in st.items():
+                    if torch.is_tensor(v):
+                        v.copy_(had_state[id(p)][k]) if id(p) in had_state else v.zero_()
+        torch.cuda.set_rng_state(saved_rng, self.device)
+        self.generator.set_state(saved_gen)
+        self.optimizer.zero_grad(set_to_none=True)
+        graph = torch.cuda.CUDAGraph()
+        if gen is not None:
+            graph.register_generator_state(gen)
+        with torch.cuda.graph(graph):
+            self._graph_stats = self._update_body(gen)
+        self._graph = graph
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
@@ -145,6 +213,7 @@ class SymphonyAgent:
             config=self.config.to_dict(), actor=self.actor.state_dict(), critic=self.critic.state_dict(),
             critic_target=self.critic_target.state_dict(), optimizer=self.optimizer.state_dict(),
             m=self.m.detach().cpu(), updates=self.updates, generator=self.generator.get_state(),
+            cuda_rng=torch.cuda.get_rng_state(self.device) if self._graph_mode else None,
             buffer=self.buffer.state_dict() if self.buffer is not None else None,
         )
 
@@ -163,8 +232,14 @@ class SymphonyAgent:
         self.critic.load_state_dict(sd["critic"])
         self.critic_target.load_state_dict(sd["critic_target"])
         self.optimizer.load_state_dict(sd["optimizer"])
-        self.m = sd["m"].to(self.device)
+        self.m.copy_(sd["m"].to(self.device))
         self.updates = int(sd["updates"])
-        self.generator.set_state(sd["generator"])
+        try:
+            self.generator.set_state(sd["generator"])
+        except RuntimeError:   # a checkpoint from another device type (CUDA <-> CPU): same seed lineage, new stream
+            self.generator.manual_seed(int(torch.as_tensor(sd["generator"]).long().sum()))
+        if self._graph_mode and sd.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(sd["cuda_rng"], self.device)
+        self._graph = None   # optimizer.load_state_dict made new state tensors: capture again on the next update
         if load_buffer and self.buffer is not None and sd.get("buffer") is not None:
             self.buffer.load_state_dict(sd["buffer"])

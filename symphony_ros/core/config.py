@@ -98,6 +98,7 @@ class SymphonyConfig:
     prev_action_in_obs: bool = _f(False, "prepend the previous action to the observation (S2~ Mar-2026 code)")
     # performance (off = exact float32)
     bf16_autocast: bool = _f(False, "run the update's matmuls in bfloat16 autocast (faster on CPU/GPU)")
+    cuda_graph: bool = _f(False, "on CUDA, capture the whole update once and replay it (removes launch overhead)")
 
     @property
     def n_q(self) -> int:

@@ -49,6 +49,7 @@ class FadingReplayBuffer:
         self.terminal = np.zeros(self.capacity, dtype=bool)          # host mirror: no device sync per insert
         self.skips = np.zeros(self.capacity, dtype=np.int32)         # times the pointer skipped this terminal
         self.length = 0
+        self._ptr_t = torch.zeros((), dtype=torch.long, device=self.device)   # device mirror (graph-capturable)
         self.ptr = 0            # oldest slot once filled
         self.filled = False     # norm_fill done: reward scale frozen, sampling enabled
         self.reward_scale = 1.0
@@ -56,6 +57,16 @@ class FadingReplayBuffer:
         self._cdf: torch.Tensor | None = None
 
     # ------------------------------------------------------------------ properties
+    @property
+    def ptr(self) -> int:
+        """Slot of the oldest transition once filled (age rank 0)."""
+        return self._ptr
+
+    @ptr.setter
+    def ptr(self, value: int) -> None:
+        self._ptr = int(value)
+        self._ptr_t.fill_(self._ptr)
+
     @property
     def exploration_done(self) -> bool:
         """True once n_exp transitions are stored (the trainer then calls :meth:`norm_fill`)."""
@@ -152,7 +163,7 @@ class FadingReplayBuffer:
         """(s (B,S), a (B,d), r̂ (B,1), s' (B,S), g (B,1)) as float32 on the device."""
         if not self.filled:
             raise RuntimeError("the buffer samples only after norm_fill (end of the exploration phase)")
-        slots = (self.sample_ranks(batch_size, generator) + self.ptr) % self.capacity
+        slots = (self.sample_ranks(batch_size, generator) + self._ptr_t) % self.capacity
         rows = self.data.index_select(0, slots).float()
         return tuple(rows[:, c] for c in self._cols)  # type: ignore[return-value]
 
