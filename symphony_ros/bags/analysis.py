@@ -24,9 +24,11 @@ learner
 timing
     per topic: count, rate, inter-message intervals (mean, median, std = jitter, p95, p99, max) of the receive
     timestamps, gaps (intervals > 2× the median). Per robot: ``dropped_steps`` = step indices missing inside an
-    episode (a jump of k > 1 counts k - 1), ``missing_episodes`` = episode indices never seen, ``duplicate_env_steps``,
+    episode (a jump of k > 1 counts k - 1; an episode not starting at step 0 counts its first steps too, except the
+    one the recording started in), ``missing_episodes`` = episode indices never seen, ``duplicate_env_steps``,
     ``unanswered_steps`` = non-final env_steps with no joint command before the next env_step, response latency
-    env_step → first command after it, ``transitions_missing`` = env_steps with step > 0 minus Transition messages.
+    env_step → first command after it, ``transitions_missing`` = env_steps with step > 0 (but the last one, which
+    may be in flight) minus Transition messages, at least 0.
 """
 from __future__ import annotations
 
@@ -280,8 +282,10 @@ def control_timing(r: _Robot) -> dict[str, Any]:
         same = e2[1:] == e2[:-1]
         jumps = np.diff(s2)[same]
         dropped = int(np.clip(jumps - 1, 0, None).sum())
-        # the first step seen of an episode should be 0
+        # the first step seen of an episode should be 0 (but the recording may have started in the middle of its
+        # first episode)
         firsts = np.r_[True, ~same]
+        firsts[0] = False
         dropped += int(s2[firsts].sum())
         uniq = np.unique(ep)
         missing_eps = int((uniq.max() - uniq.min() + 1) - uniq.size)
@@ -302,11 +306,13 @@ def control_timing(r: _Robot) -> dict[str, Any]:
         live[-1] = live[-1] and bool(answered[-1])   # the last env_step may still be waiting when recording stopped
         unanswered = int((live & ~answered).sum())
         lat = ((first_cmd - env_t)[answered & ~final] / 1e6) if cmd_t.size else np.zeros(0)
-    n_env_steps = int((np.asarray(r.env_step) > 0).sum()) if r.env_step else 0
+    # env_steps that should have produced a Transition (s' = that env_step); the last one recorded may still be in
+    # flight when the recording stopped, so it is not counted
+    n_env_steps = max(0, int((np.asarray(r.env_step) > 0).sum()) - 1) if r.env_step else 0
     return dict(env_step=interval_stats(r.env_t), joint_commands=interval_stats(r.cmd_t), dropped_steps=dropped,
                 missing_episodes=missing_eps, duplicate_env_steps=r.duplicates, unanswered_steps=unanswered,
                 response_latency_ms=_stats(np.asarray(lat, np.float64)),
-                transitions=r.transitions, transitions_missing=(n_env_steps - r.transitions) if r.transitions else None)
+                transitions=r.transitions, transitions_missing=max(0, n_env_steps - r.transitions) if r.transitions else None)
 
 
 def command_metrics(r: _Robot, limits) -> dict[str, Any]:
