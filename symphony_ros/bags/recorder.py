@@ -391,13 +391,8 @@ class BagRecorder:
         self.closed = True
         try:
             self._close_file()
-        except OSError as exc:
-            self._release_reserve()
-            try:   # the torn chunk was cut off; with the reserve released the index fits
-                self._close_file()
-            except OSError as exc2:
-                raise BagWriteError(f"cannot close bag {self.path}: {exc2.strerror or exc2} (first: {exc}); run "
-                                    f"`symphony-ros repair {self.path}` once there is free space") from None
+        except OSError as exc:   # the torn chunk was cut off; with the reserve released the index fits
+            raise self._write_failed(exc, "closing the bag") from None
         finally:
             self._release_reserve()
         self._write_metadata()
