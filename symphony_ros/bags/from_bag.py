@@ -18,14 +18,11 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from . import BagDamagedError, BagError
+from . import BagError
 from .reader import BagReader
-from .typestore import ENV_STEP, FLOAT64_MULTI_ARRAY, TRANSITION
+from .typestore import ENV_STEP, TRANSITION
 
 log = logging.getLogger(__name__)
-
-BagLike = "str | Path | BagReader"
-
 
 def _readers(bags, strict: bool = False) -> list[BagReader]:
     if isinstance(bags, (str, Path, BagReader)):
