@@ -141,9 +141,10 @@ def run_embedded(args, cfg: SymphonyConfig) -> int:
                 if bar is not None and now - last_t > 0.5:
                     dt = now - last_t if last_t else now - t0
                     ups = (learner.updates - last_updates) / max(dt, 1e-9)
+                    lat = [x for a in graph.actors for x in list(a.latencies_ms)[-200:]]
                     bar.set_postfix(dict(ups=f"{ups:.0f}", utd=f"{learner.utd:.2f}", eval=f"{last_eval:.1f}",
-                                         sigma=f"{learner.sigma_mean:.3f}", beta=f"{learner.beta_mean:.3f}"),
-                                    refresh=False)
+                                         sigma=f"{learner.sigma_mean:.3f}", beta=f"{learner.beta_mean:.3f}",
+                                         cmd_ms=f"{np.median(lat):.1f}" if lat else "-"), refresh=False)
                     bar.update(graph.steps - bar.n)
                     last_t, last_updates = now, learner.updates
                 if args.max_steps and learner.done:

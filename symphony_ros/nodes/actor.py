@@ -24,6 +24,7 @@ learner has been seen (no learner_status/policy_weights/learner_ack yet) nothing
 from __future__ import annotations
 
 import array
+import collections
 import json
 import math
 import threading
@@ -94,6 +95,7 @@ class _Step:
     terminated: bool
     truncated: bool
     x: np.ndarray | None = None
+    t_rx: float = 0.0    # time.perf_counter() when the env_step arrived (command latency = publish − t_rx)
 
 
 @dataclass
@@ -139,6 +141,7 @@ class ActorNode(LifecycleNode):
         self.bad_env_steps = self.bad_weights = self.watchdog_trips = self.bad_actions = 0
         self.duplicates_ignored = self.held_steps = self.weights_ignored = 0
         self.weights_version = -1
+        self.latencies_ms: collections.deque[float] = collections.deque(maxlen=1000)   # env_step → command, ms
         self._specs = actor_param_specs()
         self._live = c.declare_parameters(self, self._specs, on_change=self._on_param_change)
         self._bad = c.BadInputCounter(self.get_logger())
@@ -412,7 +415,7 @@ class ActorNode(LifecycleNode):
             try:
                 step = _Step(key[0], key[1], c.to_vector(msg.observation, self._obs_size, "env_step observation"),
                              c.finite_scalar(msg.reward, "env_step reward"), bool(msg.terminated),
-                             bool(msg.truncated))
+                             bool(msg.truncated), t_rx=time.perf_counter())
             except c.BadMessage as exc:
                 self.bad_env_steps += 1
                 self._bad("env_step", f"episode {key[0]} step {key[1]}: {exc}")
@@ -471,6 +474,8 @@ class ActorNode(LifecycleNode):
             self._answer_safe(key, "non-finite action")
             return
         self._publish_command(self._safety.clamp(self._mapping(a)), safe=False)
+        if step.t_rx:
+            self.latencies_ms.append((time.perf_counter() - step.t_rx) * 1e3)
         self.steps_acted += 1
         self._last_key = key
         self._prev = _Acted(step.episode, step.step, step.x, a)
