@@ -26,6 +26,9 @@ def cmd_train(args) -> int:
         trainer = HeadlessTrainer(args.env, cfg, args.out, max_steps=args.max_steps, device=args.device,
                                   seed=args.seed, action_mode=args.action_mode, resume=args.resume,
                                   progress=not args.no_progress, stop_at_return=args.stop_at_return)
+        if args.from_bag:
+            from .bags.cli import apply_from_bag
+            apply_from_bag(trainer, args)
         res = trainer.run()
         last = res.evaluations[-1] if res.evaluations else None
         print(f"steps {res.total_steps}  updates {res.updates}  episodes {res.episodes}  "
@@ -65,12 +68,16 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--robots", type=int, default=1, help="(graph) namespaced sim bridge + actor pairs")
     t.add_argument("--mode", default="lockstep", choices=("lockstep", "async"), help="(graph) learner mode")
     t.add_argument("--record", action="store_true", help="(graph) record the topics to a rosbag2 bag in --out")
+    from .bags.cli import add_subcommands, add_train_options
+    add_train_options(t)
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("export", help="write the actor of a training checkpoint as a small actor file")
     e.add_argument("checkpoint")
     e.add_argument("--out", required=True)
     e.set_defaults(func=cmd_export)
+
+    add_subcommands(sub)   # record, replay, analyze, rerun, load-bag, info, repair
     return parser
 
 
@@ -79,10 +86,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="[%(levelname)s] %(name)s: %(message)s")
     from .core.checkpoint import CheckpointError
+    from .bags import BagError
     from .core.config import ConfigError
     try:
         return int(args.func(args) or 0)
-    except (ConfigError, CheckpointError, ValueError) as exc:
+    except (ConfigError, CheckpointError, ValueError, BagError) as exc:
         print(f"symphony-ros: error: {exc}", file=sys.stderr)
         return 2
 

@@ -70,10 +70,12 @@ def env_dims(env: str, prev_action_in_obs: bool = False) -> tuple[int, int]:
 def build_graph(*, preset: str = "s3", env: str = "Humanoid-v5", device: str = "auto", mode: str = "lockstep",
                 max_steps: int = 0, robots: int = 1, namespace: str = "", checkpoint_dir: str = "",
                 record: bool = False, bag_dir: str = "", seed: int = 0, overrides: dict[str, Any] | None = None,
-                obs_dim: int | None = None, act_dim: int | None = None, autostart: bool = True) -> list[NodeSpec]:
+                obs_dim: int | None = None, act_dim: int | None = None, autostart: bool = True,
+                from_bag: list[str] | None = None) -> list[NodeSpec]:
     """The sim training graph: per robot a sim bridge + actor (namespaced), one learner, optionally a recorder.
 
-    ``overrides`` are Symphony config fields (passed as ``symphony.<field>`` parameters to actor and learner).
+    ``overrides`` are Symphony config fields (passed as ``symphony.<field>`` parameters to actor and learner);
+    ``from_bag`` lists bags whose transitions the learner stores before live ones.
     """
     from .core.config import load_preset
     cfg = load_preset(preset, overrides)
@@ -95,6 +97,8 @@ def build_graph(*, preset: str = "s3", env: str = "Humanoid-v5", device: str = "
                           dict(preset=preset, mode=mode, device=device, obs_dim=obs_dim, act_dim=act_dim,
                                checkpoint_dir=checkpoint_dir, max_steps=max_steps, seed=seed,
                                expected_actors=robots, autostart=autostart, **sym)))
+    if from_bag:
+        specs[-1].parameters["from_bag"] = [str(b) for b in from_bag]
     if record:
         specs.append(NodeSpec("recorder", "recorder", namespace.rstrip("/"), cdir / "recorder.yaml",
                               dict(output=bag_dir)))

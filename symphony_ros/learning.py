@@ -444,6 +444,24 @@ class Learner:
             self.stored += 1
         return True
 
+    def preload(self, transitions) -> int:
+        """Store transitions from an earlier session (e.g. rosbags) with the same protocol as live ones (exploration,
+        norm_fill, rejection of bad rows), without updates and without acknowledgements. Call before :meth:`start`.
+        ``transitions`` yields objects with observation/obs, action, reward, next_observation/next_obs, terminated.
+        Returns how many were stored."""
+        if self.running:
+            raise RuntimeError("preload() must run before the worker starts")
+        n = 0
+        with self.lock:
+            for t in transitions:
+                item = Experience(getattr(t, "obs", None) if hasattr(t, "obs") else t.observation, t.action,
+                                  float(t.reward), getattr(t, "next_obs", None) if hasattr(t, "next_obs")
+                                  else t.next_observation, bool(t.terminated))
+                with self._count_lock:
+                    self.received += 1
+                n += int(self._store(item))
+        return n
+
     def _check_done(self) -> None:
         if not self.done and self.max_steps > 0 and self.stored >= self.max_steps and self._caught_up():
             self.done = True

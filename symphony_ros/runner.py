@@ -48,13 +48,14 @@ class EmbeddedGraph:
 
     def __init__(self, *, preset: str, env: str, out_dir: str | Path, device: str = "auto", mode: str = "lockstep",
                  max_steps: int = 0, robots: int = 1, seed: int = 0, overrides: dict[str, Any] | None = None,
-                 record: bool = False, context=None) -> None:
+                 record: bool = False, from_bag: list[str] | None = None, context=None) -> None:
         import rclpy
         self.out = Path(out_dir)
         self.out.mkdir(parents=True, exist_ok=True)
         self.specs = build_graph(preset=preset, env=env, device=device, mode=mode, max_steps=max_steps,
                                  robots=robots, checkpoint_dir=str(self.out / "checkpoints"), record=record,
-                                 bag_dir=str(self.out / "bag"), seed=seed, overrides=overrides)
+                                 bag_dir=str(self.out / "bag"), seed=seed, overrides=overrides,
+                                 from_bag=from_bag)
         self.context = context
         self._owns_context = context is None
         if context is None:
@@ -118,7 +119,7 @@ def run_embedded(args, cfg: SymphonyConfig) -> int:
     overrides = parse_overrides(args.overrides)
     graph = EmbeddedGraph(preset=args.preset, env=args.env, out_dir=args.out, device=args.device, mode=args.mode,
                           max_steps=args.max_steps, robots=args.robots, seed=args.seed, overrides=overrides,
-                          record=args.record)
+                          record=args.record, from_bag=getattr(args, "from_bag", None))
     evaluator = _Evaluator(args.env, cfg, Path(args.out), seed=args.seed)
     learner = graph.learner.learner
     bar = None

@@ -878,3 +878,52 @@ def test_real_graph_recording_reads_back_and_feeds_a_buffer(tmp_path):
     agent = SymphonyAgent(tr["observation"].shape[1], tr["action"].shape[1], cfg, device="cpu")
     assert load_transitions_into(agent, bag) == n == agent.buffer.length
     np.testing.assert_array_equal(agent.buffer.data[:n, :tr["observation"].shape[1]].numpy(), tr["observation"])
+
+
+def test_graph_learner_bootstraps_from_a_recorded_bag(tmp_path):
+    """Train from bags inside the graph: a new graph whose learner gets `from_bag` stores exactly the bag's
+    transitions at configure (before any live one), then keeps learning from live data."""
+    _ros()
+    pytest.importorskip("gymnasium")
+    from symphony_ros.bags.from_bag import read_transitions
+    from symphony_ros.runner import EmbeddedGraph
+    tiny = dict(hidden_dim=16, heads_per_critic=4, batch_size=12, n_exp=60, buffer_times=2, eval_episodes=0)
+    first = EmbeddedGraph(preset="s3", env="Hopper-v5", out_dir=tmp_path / "first", device="cpu", mode="lockstep",
+                          max_steps=90, overrides=dict(tiny), record=True)
+    try:
+        end = time.monotonic() + 120
+        while not first.learner.learner.done and time.monotonic() < end:
+            first.spin_once(0.01)
+        assert first.learner.learner.done
+        end = time.monotonic() + 4.0     # the graph runs on; the recorder (discovery period 1 s) keeps recording
+        while time.monotonic() < end:
+            first.spin_once(0.01)
+    finally:
+        first.shutdown()
+    bag = tmp_path / "first" / "bag"
+    tr = read_transitions(bag)
+    n = len(tr["reward"])
+    assert n >= 90
+    second = EmbeddedGraph(preset="s3", env="Hopper-v5", out_dir=tmp_path / "second", device="cpu",
+                           mode="lockstep", max_steps=n + 30, overrides=dict(tiny), from_bag=[str(bag)])
+    try:
+        learner = second.learner.learner
+        buf = learner.agent.buffer
+        # the bag was stored at configure: the first n rows ARE the bag's transitions (exploration ends after 60,
+        # then rewards are divided by the frozen scale and rows beyond 60 go into the filled buffer)
+        assert learner.stored == n and learner.rejected == 0 and learner.learning   # no live data yet (no spin)
+        assert buf.reward_scale == pytest.approx(float(np.abs(tr["reward"][:60]).mean()), rel=1e-5)
+        S, d = tr["observation"].shape[1], tr["action"].shape[1]
+        rows = {buf.data[i, :S + d].numpy().tobytes() for i in range(buf.capacity)}
+        bag_rows = [np.concatenate([tr["observation"][i], tr["action"][i]]).astype(np.float32).tobytes()
+                    for i in range(n)]
+        assert all(r in rows for r in bag_rows[-40:])                   # the newest bag rows (capacity is 120)
+        live = {r for r in rows if r not in set(bag_rows)}
+        assert not live                                                 # nothing but the bag so far
+        end = time.monotonic() + 120
+        while not learner.done and time.monotonic() < end:
+            second.spin_once(0.01)
+        assert learner.done and learner.stored == n + 30          # then 30 live transitions
+        assert learner.updates == 3 * 30                          # lockstep: G per live transition only
+    finally:
+        second.shutdown()

@@ -191,7 +191,7 @@ def cmd_train_from_bag(args) -> int:
 def add_train_options(train_parser: argparse.ArgumentParser) -> None:
     """``--from-bag`` options for the ``train`` subcommand (headless)."""
     train_parser.add_argument("--from-bag", action="append", default=[], metavar="BAG",
-                              help="(headless) pre-fill the replay buffer with the transitions of a bag recorded "
+                              help="pre-fill the replay buffer with the transitions of a bag recorded "
                                    "earlier (repeatable); they count as experienced steps")
     train_parser.add_argument("--from-bag-updates", type=int, default=0, metavar="N",
                               help="(headless) N offline gradient updates on the bag transitions before acting")

@@ -32,6 +32,9 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 import rclpy
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.exceptions import ParameterUninitializedException
+from rclpy.parameter import Parameter
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 
@@ -88,6 +91,9 @@ class LearnerNode(LifecycleNode):
         super().__init__("learner", **kwargs)
         self._specs = PARAM_SPECS + config_param_specs()
         declare_parameters(self, self._specs)   # invalid values (range/choices) are refused with the reason
+        self.declare_parameter("from_bag", Parameter.Type.STRING_ARRAY, ParameterDescriptor(
+            description="rosbag2 bags whose transitions are stored at configure (after resume), before live ones: "
+                        "bootstrap a robot from its earlier sessions; empty = none", read_only=True))
         self._bad = BadInputCounter(self.get_logger())
         self.learner: Optional[Learner] = None
         self._manager: Optional[CheckpointManager] = None
@@ -124,7 +130,13 @@ class LearnerNode(LifecycleNode):
             if manager is not None and p["resume"]:
                 if learner.load_latest(manager) is None:
                     log.info(f"no checkpoint in {manager.directory}: starting fresh")
-        except (ValueError, ConfigError, CheckpointError, RuntimeError) as exc:   # ConfigError is a ValueError
+            bags = [b for b in (self._string_array("from_bag") or []) if b]
+            if bags:
+                from ..bags.from_bag import iter_transitions
+                n = learner.preload(iter_transitions(bags))
+                log.info(f"stored {n} transitions from {len(bags)} bag(s) before live data "
+                         f"({learner.rejected} rejected in total)")
+        except (ValueError, ConfigError, CheckpointError, RuntimeError) as exc:   # also ConfigError, BagError
             log.error(f"configure failed: {exc}")
             return TransitionCallbackReturn.FAILURE
         learner.on_processed = functools.partial(self._ack, learner)
@@ -146,6 +158,13 @@ class LearnerNode(LifecycleNode):
                  + f", buffer {buf.capacity} slots ({buf.nbytes() / 2**20:.1f} MiB), expected actors "
                  f"{p['expected_actors']}, checkpoints {manager.directory if manager else 'off'}")
         return TransitionCallbackReturn.SUCCESS
+
+    def _string_array(self, name: str) -> list[str]:
+        """A STRING_ARRAY parameter declared without a default: [] while unset."""
+        try:
+            return list(self.get_parameter(name).value or [])
+        except ParameterUninitializedException:
+            return []
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         assert self.learner is not None
