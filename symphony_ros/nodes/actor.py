@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
-import rclpy
 import torch
 from rclpy.clock import Clock, ClockType
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
@@ -628,33 +627,15 @@ def main(argv: list[str] | None = None) -> int:
     rclpy's own signal handler (which would shut the context down first) is turned off where rclpy allows it."""
     import signal
     try:
-        from rclpy.executors import ExternalShutdownException
-    except ImportError:  # pragma: no cover - very old rclpy
-        ExternalShutdownException = KeyboardInterrupt  # type: ignore[misc,assignment]
-    try:
         from rclpy.signals import SignalHandlerOptions
         init_kw: dict[str, Any] = {"signal_handler_options": SignalHandlerOptions.NO}
     except ImportError:  # pragma: no cover - rclpy without signal options: best effort at exit
         init_kw = {}
     torch.set_num_threads(1)   # one small forward per step: a single thread has the lowest latency
-    rclpy.init(args=argv, **init_kw)
     signal.signal(signal.SIGTERM, _raise_interrupt)
-    node = None
-    try:
-        from rclpy.executors import SingleThreadedExecutor
-        node = ActorNode()
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        while rclpy.ok():
-            executor.spin_once(timeout_sec=0.1)   # bounded waits: Python's SIGINT/SIGTERM handlers get to run
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.safe_stop()
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return c.run_node(ActorNode, argv, name="actor", startup_errors=(), init_kwargs=init_kw, poll_s=0.1,
+                      on_exit=lambda node: node.safe_stop())
+
 
 
 if __name__ == "__main__":

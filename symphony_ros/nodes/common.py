@@ -30,7 +30,7 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy,
                        qos_profile_sensor_data)
-from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType,
+from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
                                 SetParametersResult)
 
 TOPIC_JOINT_STATES = "joint_states"
@@ -196,3 +196,42 @@ def config_param_specs(prefix: str = "symphony.") -> list[ParamSpec]:
 def config_overrides_from_params(values: Mapping[str, Any], prefix: str = "symphony.") -> dict[str, Any]:
     """The config overrides a node got as parameters (non-empty values of ``symphony.<field>``)."""
     return {k[len(prefix):]: v for k, v in values.items() if k.startswith(prefix) and v not in ("", None)}
+
+
+# ---------------------------------------------------------------------------------------------- entry points
+def run_node(factory: Callable[[], Node], argv: list[str] | None = None, *, name: str,
+             startup_errors: tuple[type[BaseException], ...] = (ValueError,),
+             on_exit: Callable[[Node], None] | None = None, init_kwargs: dict[str, Any] | None = None,
+             poll_s: float | None = None) -> int:
+    """The ``main()`` of every node (``ros2 run symphony_ros <node>``): init, build, spin until Ctrl-C/shutdown,
+    clean up. A ``startup_errors`` exception while building is one log line and exit code 1. ``poll_s`` spins in
+    bounded waits so Python signal handlers run (needed when rclpy's own handler is off); ``on_exit`` runs before
+    the node is destroyed (e.g. the actor's safe command). Humble-compatible (no ``with rclpy.init()``)."""
+    import rclpy
+    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+    rclpy.init(args=argv, **(init_kwargs or {}))
+    node = executor = None
+    try:
+        try:
+            node = factory()
+        except startup_errors as exc:
+            rclpy.logging.get_logger(name).error(f"cannot start: {exc}")
+            return 1
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        if poll_s:
+            while rclpy.ok():
+                executor.spin_once(timeout_sec=poll_s)
+        else:
+            executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            if on_exit is not None:
+                on_exit(node)
+            node.destroy_node()
+        if executor is not None:
+            executor.shutdown()
+        rclpy.try_shutdown()
+    return 0

@@ -31,11 +31,9 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import numpy as np
-import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.exceptions import ParameterUninitializedException
 from rclpy.parameter import Parameter
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 
 from symphony_ros_interfaces.msg import LearnerAck, LearnerStatus, PolicyWeights, Transition
@@ -43,7 +41,7 @@ from symphony_ros_interfaces.msg import LearnerAck, LearnerStatus, PolicyWeights
 from ..core.checkpoint import CheckpointError, CheckpointManager
 from ..core.config import ConfigError, load_preset
 from ..learning import MODES, Learner, Experience
-from .common import (QOS_ACK, QOS_LATCHED, QOS_RELIABLE, QOS_TRANSITIONS, TOPIC_LEARNER_ACK, TOPIC_LEARNER_STATUS,
+from .common import (run_node, QOS_ACK, QOS_LATCHED, QOS_RELIABLE, QOS_TRANSITIONS, TOPIC_LEARNER_ACK, TOPIC_LEARNER_STATUS,
                      TOPIC_POLICY_WEIGHTS, TOPIC_TRANSITIONS, BadInputCounter, BadMessage, ParamSpec,
                      config_overrides_from_params, config_param_specs, declare_parameters, finite_scalar, to_vector)
 
@@ -375,22 +373,9 @@ class LearnerNode(LifecycleNode):
 
 def main(argv: Optional[list[str]] = None) -> int:
     """``ros2 run symphony_ros learner [--ros-args ...]``. SIGINT/SIGTERM end the spin; the final checkpoint is
-    written on the way out."""
-    rclpy.init(args=argv if argv is not None else sys.argv)
-    node: Optional[LearnerNode] = None
-    try:
-        node = LearnerNode()
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        try:
-            executor.spin()
-        except (KeyboardInterrupt, ExternalShutdownException):
-            pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    written on the way out (destroy_node)."""
+    return run_node(LearnerNode, argv, name="learner", startup_errors=())
+
 
 
 if __name__ == "__main__":

@@ -28,9 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import rclpy
 from rclpy.exceptions import ParameterException, ParameterUninitializedException
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -39,7 +37,7 @@ from rcl_interfaces.msg import ParameterDescriptor
 from ..bags import BagError, BagWriteError
 from ..bags.recorder import STORAGES, BagRecorder
 from ..bags.typestore import get_typestore
-from .common import (QOS_ACK, QOS_LATCHED, QOS_TRANSITIONS, TOPIC_ENV_STEP, TOPIC_IMU, TOPIC_JOINT_COMMANDS,
+from .common import (run_node, QOS_ACK, QOS_LATCHED, QOS_TRANSITIONS, TOPIC_ENV_STEP, TOPIC_IMU, TOPIC_JOINT_COMMANDS,
                      TOPIC_JOINT_STATES, TOPIC_LEARNER_ACK, TOPIC_LEARNER_STATUS, TOPIC_POLICY_WEIGHTS,
                      TOPIC_TRANSITIONS, ParamSpec, declare_parameters)
 
@@ -331,27 +329,8 @@ class RecorderNode(Node):
 def main(argv: list[str] | None = None) -> int:
     """``ros2 run symphony_ros recorder [--ros-args -p output:=DIR ...]``: record until Ctrl-C / SIGTERM.
     Returns 1 if a parameter is invalid or the bag cannot be created."""
-    rclpy.init(args=argv)
-    node = None
-    executor = None
-    try:
-        try:
-            node = RecorderNode()
-        except (ValueError, ParameterException, BagError) as exc:
-            rclpy.logging.get_logger(NODE_NAME).error(f"cannot start: {exc}")
-            return 1
-        executor = rclpy.executors.SingleThreadedExecutor()
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if executor is not None:
-            executor.shutdown()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(RecorderNode, argv, name=NODE_NAME, startup_errors=(ValueError, ParameterException, BagError))
+
 
 
 if __name__ == "__main__":

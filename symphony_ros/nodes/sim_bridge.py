@@ -38,10 +38,8 @@ import sys
 import time
 
 import numpy as np
-import rclpy
 from rclpy.clock import Clock, ClockType
 from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock as ClockMsg
 from sensor_msgs.msg import Imu, JointState
@@ -51,7 +49,7 @@ from symphony_ros_interfaces.msg import EnvStep
 
 from ..envs.bridge import MujocoBridge, StepResult
 from ..envs.gym_env import ACTION_MODES
-from .common import (QOS_COMMAND, QOS_ENV_STEP, QOS_RELIABLE, QOS_SENSOR, TOPIC_ENV_STEP, TOPIC_IMU,
+from .common import (run_node, QOS_COMMAND, QOS_ENV_STEP, QOS_RELIABLE, QOS_SENSOR, TOPIC_ENV_STEP, TOPIC_IMU,
                      TOPIC_JOINT_COMMANDS, TOPIC_JOINT_STATES, BadInputCounter, ParamSpec, declare_parameters,
                      set_stamp)
 
@@ -292,22 +290,8 @@ def env_step_msg(result: StepResult, stamp_ns: int) -> EnvStep:
 def main(argv: list[str] | None = None) -> int:
     """``ros2 run symphony_ros sim_bridge [--ros-args ...]``: spin until Ctrl-C. Returns the exit code
     (1 if a parameter is invalid or the environment cannot be created)."""
-    rclpy.init(args=argv)
-    node = None
-    try:
-        try:
-            node = SimBridgeNode()
-        except (ValueError, ParameterException) as exc:
-            rclpy.logging.get_logger(NODE_NAME).error(f"cannot start: {exc}")
-            return 1
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(SimBridgeNode, argv, name=NODE_NAME, startup_errors=(ValueError, ParameterException))
+
 
 
 if __name__ == "__main__":
