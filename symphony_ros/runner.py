@@ -131,7 +131,7 @@ def run_embedded(args, cfg: SymphonyConfig) -> int:
     try:
         with _StopFlag() as flag:
             while not flag.stop:
-                graph.spin_once(0.02)
+                graph.spin_once(0.1)   # wakes on any event; a long timeout means fewer idle wake-ups
                 stored = learner.stored
                 if learner.learning and stored >= next_eval and cfg.eval_episodes > 0 and graph.latest_weights:
                     with graph._weights_lock:

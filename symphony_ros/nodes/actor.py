@@ -138,7 +138,7 @@ class ActorNode(LifecycleNode):
         self._lock = threading.RLock()
         self.steps_acted = self.transitions_sent = self.commands_sent = self.safe_commands_sent = 0
         self.bad_env_steps = self.bad_weights = self.watchdog_trips = self.bad_actions = 0
-        self.duplicates_ignored = self.held_steps = self.weights_ignored = 0
+        self.duplicates_ignored = self.held_steps = self.weights_ignored = self.transitions_failed = 0
         self.weights_version = -1
         self.latencies_ms: collections.deque[float] = collections.deque(maxlen=1000)   # env_step → command, ms
         self._specs = actor_param_specs()
@@ -395,7 +395,12 @@ class ActorNode(LifecycleNode):
         t.reward = float(step.reward)
         t.next_observation = _f32_array(step.x)
         t.terminated, t.truncated = bool(step.terminated), bool(step.truncated)
-        self._tr_pub.publish(t)
+        try:
+            self._tr_pub.publish(t)
+        except Exception as exc:   # e.g. RCLError "cannot publish data" when DDS refuses: never leave the callback
+            self.transitions_failed += 1
+            self._bad("transition", f"publish refused ({exc}); the learner will not get this transition")
+            return
         self.transitions_sent += 1
         if self._p("mode") == "lockstep" and self._learner_seen_at is not None:
             self._pending = (t.header.frame_id, stamp)
