@@ -269,14 +269,8 @@ def paired_times(clock: Clock, fns: dict[str, Callable[[], Any]], reps: int, war
 
 
 def machine_info(device: torch.device) -> dict[str, Any]:
-    cpu = platform.processor() or "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from _machine import cpu_model
+    cpu = cpu_model()
     info = dict(cpu_model=cpu, cpu_count=os.cpu_count(), torch_threads=torch.get_num_threads(),
                 torch_version=torch.__version__, python=platform.python_version(), platform=platform.platform(),
                 cpu_capability=getattr(torch.backends.cpu, "get_cpu_capability", lambda: "?")(),

@@ -91,14 +91,8 @@ def ensure_private_netns() -> None:
 
 def machine_info() -> dict[str, Any]:
     import torch
-    cpu = platform.processor() or "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from _machine import cpu_model
+    cpu = cpu_model()
     info = dict(cpu_model=cpu, cpu_count=os.cpu_count(), python=platform.python_version(),
                 torch_version=torch.__version__, platform=platform.platform(),
                 ros_domain_id=os.environ.get("ROS_DOMAIN_ID"), private_netns=_private_netns())

@@ -180,7 +180,7 @@ class LearnerNode(LifecycleNode):
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._destroy_timer("_ckpt_timer")
+        self._destroy_entity("_ckpt_timer", self.destroy_timer)
         if self.learner is not None:
             if not self.learner.pause(timeout=120.0):
                 self.get_logger().warning("the learner did not reach a safe point within 120 s")
@@ -219,30 +219,25 @@ class LearnerNode(LifecycleNode):
                 pass
             self._sub = None
         for name in ("_ckpt_timer", "_status_timer"):
-            self._destroy_timer(name)
+            self._destroy_entity(name, self.destroy_timer)
         if learner is not None:
             learner.resume()
             if not learner.stop(timeout=120.0):
                 self.get_logger().warning(f"{why}: the learner worker did not finish within 120 s")
             self._checkpoint(why, learner)
         for name in ("_weights_pub", "_ack_pub", "_status_pub"):
-            pub = getattr(self, name)
-            if pub is not None:
-                try:
-                    self.destroy_publisher(pub)
-                except Exception:
-                    pass
-                setattr(self, name, None)
+            self._destroy_entity(name, self.destroy_publisher)
         self._manager = None
         with self._weights_lock:
             self._latest = None   # a later configure starts from its own (resumed or fresh) weights
 
-    def _destroy_timer(self, name: str) -> None:
-        timer = getattr(self, name)
-        if timer is not None:
+    def _destroy_entity(self, name: str, destroy: Callable[[Any], Any]) -> None:
+        """Destroy the timer/publisher held in attribute ``name`` (if any) and clear it; never raises."""
+        entity = getattr(self, name)
+        if entity is not None:
             try:
-                self.destroy_timer(timer)
-            except Exception:
+                destroy(entity)
+            except Exception:   # already gone with the context: nothing left to release
                 pass
             setattr(self, name, None)
 
