@@ -59,3 +59,18 @@ def test_node_code_compiles_on_python_3_10():
             "    except SyntaxError as e: bad.append(f'{p}: {e}')\nprint('\\n'.join(bad)); sys.exit(1 if bad else 0)")
     r = subprocess.run([str(py310), "-c", code], cwd=ROOT, capture_output=True, text=True, env={"PATH": "/usr/bin"})
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_pip_install_puts_the_ros_layout_into_the_prefix():
+    """A non-editable pip install (tools/setup.sh) lays out what `ros2 run` / launch_ros look for."""
+    import sys
+    marker = Path(sys.prefix) / "share" / "ament_index" / "resource_index" / "packages" / "symphony_ros"
+    if not marker.exists():
+        pytest.skip(f"symphony_ros is not pip-installed into {sys.prefix} (editable or source checkout)")
+    for node in NODES:
+        exe = Path(sys.prefix) / "lib" / "symphony_ros" / node
+        assert exe.is_file() and os.access(exe, os.X_OK), exe
+    share = Path(sys.prefix) / "share" / "symphony_ros"
+    assert (share / "package.xml").is_file() and (share / "launch" / "train_sim.launch.py").is_file()
+    assert {p.name for p in (share / "config" / "presets").glob("*.yaml")} == \
+        {"s3.yaml", "se.yaml", "s2.yaml", "ed.yaml", "s2_tilde.yaml"}
