@@ -26,6 +26,20 @@ def tiny_overrides(**extra):
     return base
 
 
+def filled_agent(cfg, obs=6, act=2, seed=0, device="cpu"):
+    """A SymphonyAgent after its exploration phase: n_exp transitions acted by its own untrained actor (random
+    observations, rewards around 1, a terminal every 37 steps), then norm_fill. Returns (agent, rng)."""
+    import numpy as np
+    from symphony_ros.core.agent import SymphonyAgent
+    agent = SymphonyAgent(obs, act, cfg, device=device, seed=seed)
+    rng = np.random.default_rng(seed)
+    for i in range(cfg.n_exp):
+        s = rng.normal(size=obs)
+        agent.buffer.add(s, agent.act(s), rng.normal() + 1.0, rng.normal(size=obs), i % 37 == 36)
+    agent.start_learning()
+    return agent, rng
+
+
 @pytest.fixture
 def tiny_cfg():
     from symphony_ros.core.config import load_preset

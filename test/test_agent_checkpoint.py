@@ -6,20 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import tiny_overrides
+from conftest import filled_agent, tiny_overrides
 from symphony_ros.core.agent import SymphonyAgent
 from symphony_ros.core.checkpoint import CheckpointError, CheckpointManager, load_checkpoint, save_checkpoint
 from symphony_ros.core.config import PRESETS, load_preset
-
-
-def _filled_agent(cfg, obs=6, act=2, seed=0):
-    agent = SymphonyAgent(obs, act, cfg, device="cpu", seed=seed)
-    rng = np.random.default_rng(seed)
-    for i in range(cfg.n_exp):
-        s = rng.normal(size=obs)
-        agent.buffer.add(s, agent.act(s), rng.normal() + 1.0, rng.normal(size=obs), i % 37 == 36)
-    agent.start_learning()
-    return agent, rng
 
 
 def _step(agent, rng, n):
@@ -61,7 +51,7 @@ def test_network_shapes_for_every_preset_on_humanoid(preset):
 
 
 def test_update_gradient_paths_and_ema(tiny_cfg):
-    agent, rng = _filled_agent(tiny_cfg)
+    agent, rng = filled_agent(tiny_cfg)
     target_before = [p.detach().clone() for p in agent.critic_target.parameters()]
     critic_before = [p.detach().clone() for p in agent.critic.parameters()]
     stats = agent.update()
@@ -76,7 +66,7 @@ def test_update_gradient_paths_and_ema(tiny_cfg):
 
 
 def test_checkpoint_round_trip_equals_continuing(tmp_path, tiny_cfg):
-    a, rng_a = _filled_agent(tiny_cfg, seed=1)
+    a, rng_a = filled_agent(tiny_cfg, seed=1)
     _step(a, rng_a, 5)
     save_checkpoint(tmp_path / "c.pt", dict(kind="training", agent=a.state_dict(), rng=rng_a.bit_generator.state))
     _step(a, rng_a, 7)
@@ -94,7 +84,7 @@ def test_checkpoint_round_trip_equals_continuing(tmp_path, tiny_cfg):
 
 
 def test_incompatible_checkpoint_is_a_clear_error(tmp_path, tiny_cfg):
-    a, _ = _filled_agent(tiny_cfg)
+    a, _ = filled_agent(tiny_cfg)
     other = SymphonyAgent(7, 2, tiny_cfg, device="cpu")
     with pytest.raises(ValueError, match="obs_dim=6"):
         other.load_state_dict(a.state_dict())
@@ -140,7 +130,7 @@ def test_failed_write_keeps_the_previous_file(tmp_path, monkeypatch):
 
 def test_bf16_autocast_update_runs_and_stays_finite():
     cfg = load_preset("s3", tiny_overrides(bf16_autocast=True))
-    agent, rng = _filled_agent(cfg)
+    agent, rng = filled_agent(cfg)
     for _ in range(5):
         stats = agent.update()
     assert all(math.isfinite(v) for v in stats.as_floats().values())

@@ -2,11 +2,10 @@
 (CI has none; run it where a GPU is: `python -m pytest test/test_cuda.py`)."""
 import copy
 
-import numpy as np
 import pytest
 import torch
 
-from conftest import tiny_overrides
+from conftest import filled_agent, tiny_overrides
 from symphony_ros.core.agent import SymphonyAgent
 from symphony_ros.core.config import load_preset
 from symphony_ros.core.networks import CriticEnsemble, FeedForward
@@ -29,12 +28,7 @@ def test_fused_critics_match_separate_blocks_on_cuda():
 def test_agent_update_on_cuda_matches_cpu():
     torch.backends.cuda.matmul.allow_tf32 = False
     cfg = load_preset("s3", tiny_overrides())
-    cpu = SymphonyAgent(6, 2, cfg, device="cpu", seed=3)
-    rng = np.random.default_rng(0)
-    for i in range(cfg.n_exp):
-        s = rng.normal(size=6)
-        cpu.buffer.add(s, rng.uniform(-1, 1, 2), rng.normal(), rng.normal(size=6), i % 50 == 49)
-    cpu.start_learning()
+    cpu, _ = filled_agent(cfg, seed=3)
     gpu = SymphonyAgent(6, 2, cfg.replace(cuda_graph=False), device="cuda", seed=3)
     gpu.load_state_dict(copy.deepcopy(cpu.state_dict()))
     # same batch and noise on both: draw on the CPU and feed the same tensors
@@ -63,12 +57,7 @@ def test_cuda_graph_replay_equals_the_eager_update():
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     cfg = load_preset("s3", tiny_overrides(cuda_graph=True))
-    graph = SymphonyAgent(6, 2, cfg, device="cuda", seed=5)
-    rng = np.random.default_rng(0)
-    for i in range(cfg.n_exp):
-        s = rng.normal(size=6)
-        graph.buffer.add(s, rng.uniform(-1, 1, 2), rng.normal(), rng.normal(size=6), i % 50 == 49)
-    graph.start_learning()
+    graph, _ = filled_agent(cfg, seed=5, device="cuda")
     eager = SymphonyAgent(6, 2, cfg.replace(cuda_graph=False), device="cuda", seed=5)
     eager.load_state_dict(copy.deepcopy(graph.state_dict()))
     own = hasattr(torch.cuda.CUDAGraph, "register_generator_state")   # graph replays the agent's own generator

@@ -90,8 +90,8 @@ class SymphonyAgent:
         self.m = torch.zeros((), device=self.device)   # EMA of the target value carried between updates
         self._graph: "torch.cuda.CUDAGraph | None" = None
         self._graph_stats: UpdateStats | None = None
-        if self._graph_mode:
-            torch.cuda.manual_seed(seed)
+        if self._graph_mode and not _graphs_take_generators():
+            torch.cuda.manual_seed(seed)   # the graph's fallback RNG is the device's default generator
         self.updates = 0
         self.buffer = FadingReplayBuffer(
             obs_dim, act_dim, cfg.n_exp, cfg.buffer_times, family=cfg.buffer_weight_family,

@@ -167,9 +167,6 @@ class FadingReplayBuffer:
         rows = self.data.index_select(0, slots).float()
         return tuple(rows[:, c] for c in self._cols)  # type: ignore[return-value]
 
-    def rank_to_slot(self, rank: np.ndarray | int) -> np.ndarray | int:
-        return (rank + self.ptr) % self.capacity
-
     # ------------------------------------------------------------------ persistence
     def state_dict(self) -> dict[str, Any]:
         return dict(obs_dim=self.obs_dim, act_dim=self.act_dim, n_exp=self.n_exp, times=self.times,
