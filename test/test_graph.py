@@ -4,6 +4,7 @@
 input everywhere; (d) learner SIGKILL + restart resumes while the actor holds safe commands; (e) two namespaced sims
 feed one learner; (f) the launch file (skipped where `launch` is not installed).
 """
+import contextlib
 import os
 import signal
 import subprocess
@@ -113,6 +114,26 @@ def _stop(procs):
             p.kill()
 
 
+@contextlib.contextmanager
+def _process_graph(specs, log_dir):
+    """Each node of ``specs`` in its own process, plus a probe node (own context) on an executor in this process.
+    Yields (procs by executable, probe, executor); stops the processes (SIGINT) and the context on exit."""
+    procs = {s.executable: _start(s, log_dir) for s in specs}
+    ctx = rclpy.context.Context()
+    rclpy.init(context=ctx)
+    ex = None
+    try:
+        probe = _Probe(ctx)
+        ex = SingleThreadedExecutor(context=ctx)
+        ex.add_node(probe.node)
+        yield procs, probe, ex
+    finally:
+        if ex is not None:
+            ex.shutdown()
+        _stop(list(procs.values()))
+        rclpy.try_shutdown(context=ctx)
+
+
 LIMIT = 0.4   # Humanoid's ctrlrange, given to the actor as its joint limits
 
 
@@ -126,13 +147,7 @@ def test_b_each_node_in_its_own_process(tmp_path):
     for s in specs:
         if s.executable == "actor":
             _limits(s.parameters)
-    procs = {s.executable: _start(s, tmp_path) for s in specs}
-    ctx = rclpy.context.Context()
-    rclpy.init(context=ctx)
-    try:
-        probe = _Probe(ctx)
-        ex = SingleThreadedExecutor(context=ctx)
-        ex.add_node(probe.node)
+    with _process_graph(specs, tmp_path) as (procs, probe, ex):
         ok = _spin_until(ex, lambda: probe.status and probe.status[-1].transitions_stored >= 200, timeout=180)
         logs = {p: (tmp_path / f"{p}.log").read_text()[-2000:] for p in ("sim_bridge", "actor", "learner")}
         assert ok, f"graph did not finish: {probe.status[-1] if probe.status else None}\n{logs}"
@@ -147,10 +162,6 @@ def test_b_each_node_in_its_own_process(tmp_path):
         assert len(probe.commands) >= 200
         cmds = np.stack(probe.commands)
         assert np.isfinite(cmds).all() and np.abs(cmds).max() <= LIMIT + 1e-12 and cmds.shape[1] == 17
-        ex.shutdown()
-    finally:
-        _stop(list(procs.values()))
-        rclpy.try_shutdown(context=ctx)
     assert all(p.returncode == 0 for p in procs.values()), {k: p.returncode for k, p in procs.items()}
 
 
@@ -202,13 +213,7 @@ def test_d_learner_sigkill_and_restart_resumes_while_actor_holds_safe(tmp_path):
         if s.executable == "learner":
             s.parameters.update(checkpoint_every_s=0.5)
     by = {s.executable: s for s in specs}
-    procs = {s.executable: _start(s, tmp_path) for s in specs}
-    ctx = rclpy.context.Context()
-    rclpy.init(context=ctx)
-    try:
-        probe = _Probe(ctx)
-        ex = SingleThreadedExecutor(context=ctx)
-        ex.add_node(probe.node)
+    with _process_graph(specs, tmp_path) as (procs, probe, ex):
         learning = lambda: probe.status and probe.status[-1].learning and probe.status[-1].updates > 30
         assert _spin_until(ex, learning, timeout=120), (tmp_path / "learner.log").read_text()[-3000:]
         assert _spin_until(ex, lambda: len(list(ckpt.glob("ckpt_*.pt"))) > 0, timeout=30)
@@ -229,10 +234,6 @@ def test_d_learner_sigkill_and_restart_resumes_while_actor_holds_safe(tmp_path):
         n_cmd = len(probe.commands)
         assert _spin_until(ex, lambda: any(not np.array_equal(x, np.zeros(17)) for x in probe.commands[n_cmd:]),
                            timeout=30)                      # the actor acts again
-        ex.shutdown()
-    finally:
-        _stop(list(procs.values()))
-        rclpy.try_shutdown(context=ctx)
 
 
 def test_e_two_namespaced_sims_feed_one_learner(graph_factory):
