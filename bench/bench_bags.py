@@ -36,9 +36,7 @@ def _env():
 
 
 # ---------------------------------------------------------------------------------------------- flood
-_HARNESS = ("import sys; from symphony_ros.bags.cli import add_subcommands; import argparse; "
-            "p = argparse.ArgumentParser(); add_subcommands(p.add_subparsers(dest='c')); "
-            "a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))")
+_HARNESS = "import sys; from symphony_ros.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
 def _flood_level(rate: float, seconds: float, bag: Path) -> dict:
@@ -48,7 +46,8 @@ def _flood_level(rate: float, seconds: float, bag: Path) -> dict:
     import rclpy
     from sensor_msgs.msg import Imu, JointState
     from std_msgs.msg import Float64MultiArray
-    from symphony_ros.nodes import common as C
+    from symphony_ros import contract as ct
+    from symphony_ros.nodes.common import qos_profile as qos
     from symphony_ros_interfaces.msg import EnvStep, LearnerAck, Transition
     from symphony_ros.bags.reader import BagReader
     rec = subprocess.Popen([sys.executable, "-c", _HARNESS, "record", "-o", str(bag)], env=_env(),
@@ -56,9 +55,9 @@ def _flood_level(rate: float, seconds: float, bag: Path) -> dict:
     rclpy.init()
     try:
         node = rclpy.create_node("flood")
-        spec = [("/env_step", EnvStep, C.QOS_ENV_STEP), ("/joint_states", JointState, C.QOS_SENSOR),
-                ("/imu", Imu, C.QOS_SENSOR), ("/joint_commands", Float64MultiArray, C.QOS_COMMAND),
-                ("/transitions", Transition, C.QOS_TRANSITIONS), ("/learner_ack", LearnerAck, C.QOS_ACK)]
+        spec = [("/env_step", EnvStep, qos(ct.ENV_STEP)), ("/joint_states", JointState, qos(ct.JOINT_STATES)),
+                ("/imu", Imu, qos(ct.JOINT_STATES)), ("/joint_commands", Float64MultiArray, qos(ct.JOINT_COMMANDS)),
+                ("/transitions", Transition, qos(ct.TRANSITIONS)), ("/learner_ack", LearnerAck, qos(ct.LEARNER_ACK))]
         pubs = [node.create_publisher(cls, name, qos) for name, cls, qos in spec]
         obs = np.random.default_rng(0).standard_normal(HUMANOID_OBS).astype(np.float32).tolist()
         act = [0.1] * HUMANOID_ACT
@@ -144,10 +143,12 @@ def bench_graph(seconds: float, out: Path, env: str = "Humanoid-v5", tiny: bool 
     from symphony_ros.bags.from_bag import iter_transitions
     first = next(iter_transitions(r), None)
     out_res = dict(seconds=seconds, first_transition=(first.episode, first.step) if first else None,
-                   unanswered=tm.get("unanswered_steps"), transitions_missing=tm.get("transitions_missing"), bridge_steps=steps, env_steps_recorded=tm.get("env_step", {}).get("count"),
+                   unanswered=tm.get("unanswered_steps"), transitions_missing=tm.get("transitions_missing"),
+                   bridge_steps=steps, env_steps_recorded=tm.get("env_step", {}).get("count"),
                    transitions_sent=sent_tr, commands_sent=sent_cmd,
-                   commands_recorded=r.topics["/joint_commands"].count if "/joint_commands" in r.topics else 0, transitions_recorded=r.topics.get("/transitions").count
-                   if "/transitions" in r.topics else 0, updates=updates, messages=r.message_count,
+                   commands_recorded=r.topics["/joint_commands"].count if "/joint_commands" in r.topics else 0,
+                   transitions_recorded=r.topics.get("/transitions").count if "/transitions" in r.topics else 0,
+                   updates=updates, messages=r.message_count,
                    rate_hz=robot.get("commands", {}).get("control_rate_hz"), dropped_steps=tm.get("dropped_steps"),
                    jitter_ms=tm.get("env_step", {}).get("interval_ms", {}).get("std"))
     print(f"graph ({env}, realtime, {seconds:.0f} s, {'tiny nets' if tiny else 's3 nets'}, {updates} updates): "

@@ -327,9 +327,10 @@ def fill_buffer(agent: SymphonyAgent, rng: np.random.Generator) -> None:
     R = rng.uniform(0.5, 5.0, n)
     S2 = rng.standard_normal((n, OBS_DIM), dtype=np.float32)
     T = rng.random(n) < TERMINAL_RATE
+    rules = agent.storage_rules
     for i in range(n):
-        buf.add(S[i], A[i], R[i], S2[i], bool(T[i]))
-    agent.start_learning()
+        agent.observe(rules.check(S[i], A[i], R[i], S2[i], bool(T[i])))   # the n-th one ends exploration
+    assert buf.filled
 
 
 def make_transitions(rng: np.random.Generator, n: int) -> list[tuple]:
@@ -410,7 +411,7 @@ def env_step_bench(agent: SymphonyAgent, plain: PlainSymphony, clock: Clock, war
     gen_plain.manual_seed(5)
     transitions = make_transitions(rng, warmup + steps)
     impls = {
-        "ours": (lambda tr: agent.buffer.add(*tr), lambda: agent.update()),
+        "ours": (lambda tr: agent.buffer.add(agent.storage_rules.check(*tr)), lambda: agent.update()),
         "plain": (lambda tr: plain.buffer.add(*tr), lambda: plain.update(gen_plain)),
     }
     rec: dict[str, list[dict[str, float]]] = {"ours": [], "plain": []}

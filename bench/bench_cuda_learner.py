@@ -64,7 +64,7 @@ def time_env_step(agent: SymphonyAgent, steps: int) -> float:
     for _ in range(steps):
         a = agent.act(obs)
         nxt = rng.normal(size=OBS).astype(np.float32)
-        agent.buffer.add(obs, a, 1.0, nxt, False)
+        agent.buffer.add(agent.storage_rules.check(obs, a, 1.0, nxt, False))
         for _ in range(G):
             agent.update()
         obs = nxt

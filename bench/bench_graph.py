@@ -457,13 +457,14 @@ class _BridgeProbe:
         import rclpy
         from std_msgs.msg import Float64MultiArray
         from symphony_ros.envs.gym_env import make_env
-        from symphony_ros.nodes import common as c
+        from symphony_ros import contract
+        from symphony_ros.nodes.common import qos_profile
         from symphony_ros_interfaces.msg import EnvStep
         self.node = rclpy.create_node("bench_bridge", context=context)
-        self.pub = self.node.create_publisher(EnvStep, c.TOPIC_ENV_STEP, c.QOS_ENV_STEP)
+        self.pub = self.node.create_publisher(EnvStep, contract.ENV_STEP.name, qos_profile(contract.ENV_STEP))
         self.got: list[tuple[float, Any]] = []
-        self.node.create_subscription(Float64MultiArray, c.TOPIC_JOINT_COMMANDS,
-                                      lambda m: self.got.append((time.perf_counter(), m)), c.QOS_COMMAND)
+        self.node.create_subscription(Float64MultiArray, contract.JOINT_COMMANDS.name,
+                                      lambda m: self.got.append((time.perf_counter(), m)), qos_profile(contract.JOINT_COMMANDS))
         self.env = make_env(ENV_ID, episode_limit=1000, seed=0)
         self.EnvStep = EnvStep
         self.episode = -1
@@ -473,8 +474,8 @@ class _BridgeProbe:
         self.sent_stamps: dict[tuple[int, int], tuple[int, float]] = {}
         if split:
             from symphony_ros_interfaces.msg import Transition
-            self.node.create_subscription(Transition, c.TOPIC_TRANSITIONS, self.raw_transitions.append,
-                                          c.QOS_TRANSITIONS, raw=True)
+            self.node.create_subscription(Transition, contract.TRANSITIONS.name, self.raw_transitions.append,
+                                          qos_profile(contract.TRANSITIONS), raw=True)
 
     def reset(self):
         import numpy as np
@@ -679,7 +680,8 @@ def _blast_main(argv: list[str]) -> int:
     import rclpy
     from rclpy.duration import Duration
     from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy_impl
-    from symphony_ros.nodes import common as c
+    from symphony_ros import contract
+    from symphony_ros.nodes.common import qos_profile
     from symphony_ros_interfaces.msg import Transition
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=5.0)
@@ -688,7 +690,7 @@ def _blast_main(argv: list[str]) -> int:
     a = ap.parse_args(argv)
     rclpy.init()
     node = rclpy.create_node("bench_blaster")
-    pub = node.create_publisher(Transition, c.TOPIC_TRANSITIONS, c.QOS_TRANSITIONS)
+    pub = node.create_publisher(Transition, contract.TRANSITIONS.name, qos_profile(contract.TRANSITIONS))
     deadline = time.monotonic() + 60
     while pub.get_subscription_count() < 1 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -859,7 +861,8 @@ def bench_ingest(seconds: float, tmp: Path, preset: str = "s3", quick: bool = Fa
     from rclpy.executors import SingleThreadedExecutor
     from symphony_ros.core.config import config_dir
     from symphony_ros.graph import NodeSpec
-    from symphony_ros.nodes import common as c
+    from symphony_ros import contract
+    from symphony_ros.nodes.common import qos_profile
     from symphony_ros_interfaces.msg import LearnerStatus
     la0 = os.getloadavg()
     n_exp = 50_000 if quick else 200_000      # more than both streams: the learner stays in exploration
@@ -880,8 +883,8 @@ def bench_ingest(seconds: float, tmp: Path, preset: str = "s3", quick: bool = Fa
     try:
         node = rclpy.create_node("bench_ingest_monitor", context=ctx)
         status: list[tuple[float, Any]] = []
-        node.create_subscription(LearnerStatus, c.TOPIC_LEARNER_STATUS,
-                                 lambda m: status.append((time.time(), m)), c.QOS_RELIABLE)
+        node.create_subscription(LearnerStatus, contract.LEARNER_STATUS.name,
+                                 lambda m: status.append((time.time(), m)), qos_profile(contract.LEARNER_STATUS))
         ex = SingleThreadedExecutor(context=ctx)
         ex.add_node(node)
         deadline = time.monotonic() + 120
@@ -906,7 +909,7 @@ def bench_ingest(seconds: float, tmp: Path, preset: str = "s3", quick: bool = Fa
     executor = "EventsExecutor (what-if harness)" if events_executor else \
         "SingleThreadedExecutor (symphony_ros.nodes.learner)"
     return dict(preset=preset, mode="async", executor=executor, n_exp=n_exp, buffer_capacity=cap, seconds=seconds,
-                status_period_s=0.05, transitions_qos_depth=c.QOS_TRANSITIONS.depth, blast=blast, paced=paced,
+                status_period_s=0.05, transitions_qos_depth=qos_profile(contract.TRANSITIONS).depth, blast=blast, paced=paced,
                 loadavg_start=list(la0), loadavg_end=list(os.getloadavg()))
 
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .core.config import config_dir
-from .nodes.common import SHARED_TOPICS
+from . import contract
+from .core.config import SymphonyConfig, config_dir, load_preset
 
 NODE_EXECUTABLES = ("sim_bridge", "actor", "learner", "recorder")
 
@@ -32,28 +32,26 @@ class NodeSpec:
         if self.params_file is not None:
             args += ["--params-file", str(self.params_file)]
         for k, v in self.parameters.items():
-            args += ["-p", f"{k}:={_yaml_scalar(v)}"]
+            args += ["-p", f"{k}:={ros_value(v)}"]
         for a, b in self.remappings:
             args += ["-r", f"{a}:={b}"]
         return args
 
 
-def _yaml_scalar(v: Any) -> str:
+def ros_value(v: Any) -> str:
+    """A value as ``--ros-args -p name:=value`` takes it (a YAML scalar; lists as flow sequences with quoted
+    strings)."""
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, (list, tuple)):
-        return "[" + ",".join(_yaml_scalar(x) for x in v) + "]"
+        return "[" + ",".join("'" + x.replace("'", "''") + "'" if isinstance(x, str) else ros_value(x)
+                              for x in v) + "]"
     if isinstance(v, str):
         return v if v else "''"
     return repr(v)
 
 
-def robot_namespaces(robots: int, namespace: str = "") -> list[str]:
-    """'' for one robot without a namespace; /robot1, /robot2, ... (under ``namespace``) for several."""
-    base = namespace.rstrip("/")
-    if robots == 1:
-        return [base]
-    return [f"{base}/robot{i + 1}" for i in range(robots)]
+robot_namespaces = contract.robot_namespaces   # the per-robot namespace rule lives in the contract
 
 
 def env_dims(env: str, prev_action_in_obs: bool = False) -> tuple[int, int]:
@@ -67,32 +65,37 @@ def env_dims(env: str, prev_action_in_obs: bool = False) -> tuple[int, int]:
     return obs + (act if prev_action_in_obs else 0), act
 
 
-def build_graph(*, preset: str = "s3", env: str = "Humanoid-v5", device: str = "auto", mode: str = "lockstep",
-                max_steps: int = 0, robots: int = 1, namespace: str = "", checkpoint_dir: str = "",
-                record: bool = False, bag_dir: str = "", seed: int = 0, overrides: dict[str, Any] | None = None,
-                obs_dim: int | None = None, act_dim: int | None = None, autostart: bool = True,
-                from_bag: list[str] | None = None) -> list[NodeSpec]:
+def build_graph(*, config: SymphonyConfig | None = None, preset: str = "s3", env: str = "Humanoid-v5",
+                device: str = "auto", mode: str = "lockstep", max_steps: int = 0, robots: int = 1, namespace: str = "",
+                checkpoint_dir: str = "", record: bool = False, bag_dir: str = "", seed: int = 0,
+                overrides: dict[str, Any] | None = None, obs_dim: int | None = None, act_dim: int | None = None,
+                autostart: bool = True, from_bag: list[str] | None = None, action_mode: str = "paper"
+                ) -> list[NodeSpec]:
     """The sim training graph: per robot a sim bridge + actor (namespaced), one learner, optionally a recorder.
 
-    ``overrides`` are Symphony config fields (passed as ``symphony.<field>`` parameters to actor and learner);
-    ``from_bag`` lists bags whose transitions the learner stores before live ones.
+    ``config`` is the resolved config (resolved here from ``preset`` + ``overrides`` when not given); the nodes get
+    ``preset`` and ``overrides`` as parameters (``symphony.<field>``), so a node in its own process resolves the same
+    config. ``from_bag`` lists bags whose transitions the learner stores before live ones.
     """
-    from .core.config import load_preset
-    cfg = load_preset(preset, overrides)
+    if mode not in ("lockstep", "async"):
+        raise ValueError(f"mode '{mode}' is not one of lockstep, async")
+    if max_steps < 0:
+        raise ValueError(f"max_steps must be >= 0, got {max_steps}")
+    cfg = config if config is not None else load_preset(preset, overrides)
     if obs_dim is None or act_dim is None:
         obs_dim, act_dim = env_dims(env, cfg.prev_action_in_obs)
     cdir = config_dir()
     sym = {f"symphony.{k}": v for k, v in (overrides or {}).items()}
     bridge_mode = "lockstep" if mode == "lockstep" else "realtime"
     specs: list[NodeSpec] = []
-    for i, ns in enumerate(robot_namespaces(robots, namespace)):
-        shared = [(t, f"{namespace.rstrip('/')}/{t}") for t in SHARED_TOPICS] if ns else []
+    for i, ns in enumerate(contract.robot_namespaces(robots, namespace)):
         specs.append(NodeSpec("sim_bridge", "sim_bridge", ns, cdir / "sim_bridge.yaml",
-                              dict(env=env, mode=bridge_mode, seed=seed + 1000 * i,
+                              dict(env=env, mode=bridge_mode, seed=seed + 1000 * i, action_mode=action_mode,
                                    episode_limit=cfg.episode_limit)))
         specs.append(NodeSpec("actor", "actor", ns, cdir / "actor.yaml",
                               dict(preset=preset, mode=mode, simulation=True, robot_id=ns or "robot",
-                                   seed=seed + 1000 * i, autostart=autostart, **sym), shared))
+                                   seed=seed + 1000 * i, autostart=autostart, **sym),
+                              contract.shared_remappings(ns, namespace)))
     specs.append(NodeSpec("learner", "learner", namespace.rstrip("/"), cdir / "learner.yaml",
                           dict(preset=preset, mode=mode, device=device, obs_dim=obs_dim, act_dim=act_dim,
                                checkpoint_dir=checkpoint_dir, max_steps=max_steps, seed=seed,
@@ -103,3 +106,4 @@ def build_graph(*, preset: str = "s3", env: str = "Humanoid-v5", device: str = "
         specs.append(NodeSpec("recorder", "recorder", namespace.rstrip("/"), cdir / "recorder.yaml",
                               dict(output=bag_dir)))
     return specs
+

@@ -35,8 +35,9 @@ def filled_agent(cfg, obs=6, act=2, seed=0, device="cpu"):
     rng = np.random.default_rng(seed)
     for i in range(cfg.n_exp):
         s = rng.normal(size=obs)
-        agent.buffer.add(s, agent.act(s), rng.normal() + 1.0, rng.normal(size=obs), i % 37 == 36)
-    agent.start_learning()
+        agent.observe(agent.storage_rules.check(s, agent.act(s), rng.normal() + 1.0, rng.normal(size=obs),
+                                                i % 37 == 36))
+    assert agent.learning          # the n_exp-th transition ended the exploration phase
     return agent, rng
 
 

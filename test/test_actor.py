@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 import torch
 
-from symphony_ros.control.safety import (CommandMapping, SafetyLayer, Watchdog, execution_gains,
-                                         limits_from_params)
+from symphony_ros.control.safety import CommandMapping, SafetyLayer, Watchdog, limits_from_params
+from symphony_ros.core.config import load_preset
+from symphony_ros.core.schedule import TrainingSchedule
 
 OBS, ACT = 5, 3
 TINY = dict(hidden_dim=16, heads_per_critic=4, batch_size=12, n_exp=10, buffer_times=2)
@@ -139,17 +140,18 @@ def test_command_mapping():
 
 
 def test_execution_gains():
-    kw = dict(episode_limit=1000, zero_policy_window=50)
+    execution_gains = TrainingSchedule(load_preset("s3", dict(episode_limit=1000, zero_policy_window=50))
+                                       ).execution_gains
     for sim in (True, False):
         for det in (True, False):
-            assert execution_gains(999, learning=False, simulation=sim, deterministic=det, **kw) == (1.0, 1.0)
-    assert execution_gains(949, learning=True, simulation=True, deterministic=False, **kw) == (1.0, 1.0)
-    assert execution_gains(950, learning=True, simulation=True, deterministic=False, **kw) == (0.0, 1.0)
-    assert execution_gains(999, learning=True, simulation=True, deterministic=True, **kw) == (0.0, 1.0)
-    assert execution_gains(999, learning=True, simulation=False, deterministic=False, **kw) == (1.0, 1.0)
-    assert execution_gains(999, learning=True, simulation=False, deterministic=True, **kw) == (1.0, 0.0)
-    assert execution_gains(999, learning=True, simulation=True, deterministic=False,
-                           episode_limit=1000, zero_policy_window=0) == (1.0, 1.0)
+            assert execution_gains(999, learning=False, simulation=sim, deterministic=det) == (1.0, 1.0)
+    assert execution_gains(949, learning=True, simulation=True, deterministic=False) == (1.0, 1.0)
+    assert execution_gains(950, learning=True, simulation=True, deterministic=False) == (0.0, 1.0)
+    assert execution_gains(999, learning=True, simulation=True, deterministic=True) == (0.0, 1.0)
+    assert execution_gains(999, learning=True, simulation=False, deterministic=False) == (1.0, 1.0)
+    assert execution_gains(999, learning=True, simulation=False, deterministic=True) == (1.0, 0.0)
+    no_window = TrainingSchedule(load_preset("s3", dict(episode_limit=1000, zero_policy_window=0)))
+    assert no_window.execution_gains(999, learning=True, simulation=True, deterministic=False) == (1.0, 1.0)
 
 
 # ============================================================================================= node over DDS
@@ -160,11 +162,13 @@ from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.lifecycle import TransitionCallbackReturn  # noqa: E402
 from std_msgs.msg import Float64MultiArray  # noqa: E402
 
-from symphony_ros.core.config import config_dir, load_preset  # noqa: E402
+from symphony_ros import contract as ct  # noqa: E402
+from symphony_ros.core.config import config_dir  # noqa: E402
 from symphony_ros.core.policy import build_actor, export_actor, flatten_actor  # noqa: E402
 from symphony_ros.graph import NodeSpec  # noqa: E402
 from symphony_ros.nodes import common as c  # noqa: E402
 from symphony_ros.nodes.actor import ActorNode  # noqa: E402
+from symphony_ros.nodes.common import qos_profile as qos  # noqa: E402
 
 
 def tiny_weights(scale: float = 1.0, seed: int = 0, hidden: int = 16) -> tuple[str, np.ndarray]:
@@ -191,15 +195,15 @@ class Bench:
             raise
         self.node = rclpy.create_node("actor_test_bench", context=self.ctx)
         n = self.node
-        self.env_pub = n.create_publisher(msgs.EnvStep, c.TOPIC_ENV_STEP, c.QOS_ENV_STEP)
-        self.w_pub = n.create_publisher(msgs.PolicyWeights, c.TOPIC_POLICY_WEIGHTS, c.QOS_LATCHED)
-        self.ack_pub = n.create_publisher(msgs.LearnerAck, c.TOPIC_LEARNER_ACK, c.QOS_ACK)
-        self.status_pub = n.create_publisher(msgs.LearnerStatus, c.TOPIC_LEARNER_STATUS, c.QOS_RELIABLE)
+        self.env_pub = n.create_publisher(msgs.EnvStep, ct.ENV_STEP.name, qos(ct.ENV_STEP))
+        self.w_pub = n.create_publisher(msgs.PolicyWeights, ct.POLICY_WEIGHTS.name, qos(ct.POLICY_WEIGHTS))
+        self.ack_pub = n.create_publisher(msgs.LearnerAck, ct.LEARNER_ACK.name, qos(ct.LEARNER_ACK))
+        self.status_pub = n.create_publisher(msgs.LearnerStatus, ct.LEARNER_STATUS.name, qos(ct.LEARNER_STATUS))
         self.cmds: list[np.ndarray] = []
         self.trs: list = []
-        n.create_subscription(Float64MultiArray, c.TOPIC_JOINT_COMMANDS,
-                              lambda m: self.cmds.append(np.array(m.data, dtype=np.float64)), c.QOS_COMMAND)
-        n.create_subscription(msgs.Transition, c.TOPIC_TRANSITIONS, self.trs.append, c.QOS_TRANSITIONS)
+        n.create_subscription(Float64MultiArray, ct.JOINT_COMMANDS.name,
+                              lambda m: self.cmds.append(np.array(m.data, dtype=np.float64)), qos(ct.JOINT_COMMANDS))
+        n.create_subscription(msgs.Transition, ct.TRANSITIONS.name, self.trs.append, qos(ct.TRANSITIONS))
         self.ex = SingleThreadedExecutor(context=self.ctx)
         self.ex.add_node(self.actor)
         self.ex.add_node(n)
@@ -213,12 +217,6 @@ class Bench:
                 return True
             self.ex.spin_once(timeout_sec=0.01)
         return bool(pred())
-
-    def spin_for(self, seconds: float) -> None:
-        """Negative checks only (proving that nothing arrives takes a little time)."""
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            self.ex.spin_once(timeout_sec=0.01)
 
     def wait_connected(self) -> None:
         """The actor's topics (created at configure) and ours have matched."""
@@ -311,9 +309,8 @@ def test_acts_and_sends_consecutive_transitions(bench):
     rewards = [0.0, 1.5, -0.25, 2.0, 0.5, -1.0]
     cmds = [b.step_and_wait(0, k, obs[k], rewards[k]) for k in range(5)]
     b.env_step(0, 5, obs[5], rewards[5], terminated=True)         # terminal: a transition, no command
-    assert b.spin_until(lambda: len(b.trs) == 5)
-    b.spin_for(0.1)
-    assert len(b.cmds) == 5 and b.actor.steps_acted == 5
+    assert b.spin_until(lambda: len(b.trs) == 5)                  # the terminal step's callback has run
+    assert b.actor.commands_sent == len(b.cmds) == 5 and b.actor.steps_acted == 5
     for k, tr in enumerate(b.trs):
         assert (tr.header.frame_id, tr.episode, tr.step) == ("r1", 0, k)
         np.testing.assert_array_equal(np.asarray(tr.observation), obs[k])
@@ -386,7 +383,7 @@ def test_weights_versions_and_rejections(bench):
     assert b.actor.set_weights(11, layout, data * 2)
     assert (b.actor.weights_version, b.actor.bad_weights) == (11, 5)
     with torch.no_grad():
-        loaded = torch.cat([p.reshape(-1) for p in b.actor._actor.parameters()]).numpy()
+        loaded = torch.cat([p.reshape(-1) for p in b.actor.logic.policy.actor.parameters()]).numpy()
     np.testing.assert_array_equal(loaded, data * 2)
 
 
@@ -400,23 +397,21 @@ def test_lockstep_holds_env_step_until_ack_and_weights(bench):
     b.env_step(0, 1, _obs(rng), 1.0)
     assert b.spin_until(lambda: len(b.trs) == 1)
     tr = b.trs[0]
-    b.spin_for(0.3)
-    assert len(b.cmds) == 1 and b.actor.held_steps == 1           # held until the ack
+    assert b.actor.commands_sent == 1 and b.actor.held_steps == 1   # held until the ack
     b.env_step(0, 1, _obs(rng), 1.0)                              # the bridge re-publishes: a duplicate
     b.ack(tr, stamp_offset=1)                                     # not our transition's header
     b.ack(tr, frame_id="other_robot")
-    b.spin_for(0.3)
-    assert len(b.cmds) == 1 and b.actor.duplicates_ignored == 1
+    assert b.spin_until(lambda: b.actor.duplicates_ignored == 1 and b.actor.acks_ignored == 2)
+    assert b.actor.commands_sent == 1
     b.ack(tr, weights_version=1)                                  # ours, but needs weights version 1
-    b.spin_for(0.3)
-    assert len(b.cmds) == 1
+    assert b.spin_until(lambda: b.actor.acks_matched == 1)
+    assert b.actor.commands_sent == 1
     b.weights(1)
     assert b.spin_until(lambda: len(b.cmds) == 2)
     # the next step: transition, hold, ack, command
     b.env_step(0, 2, _obs(rng), 0.5)
     assert b.spin_until(lambda: len(b.trs) == 2)
-    b.spin_for(0.1)
-    assert len(b.cmds) == 2
+    assert b.actor.commands_sent == 2 and b.actor.held_steps == 2
     b.ack(b.trs[1], weights_version=1)
     assert b.spin_until(lambda: len(b.cmds) == 3)
     assert (b.actor.transitions_sent, b.actor.steps_acted) == (2, 3)
@@ -431,8 +426,9 @@ def test_lockstep_silent_learner_releases_held_step_safely(bench):
     cmd = b.step_and_wait(0, 1, _obs(rng))                        # held; the learner never acks
     np.testing.assert_array_equal(cmd, [0.0, 0.0, 0.0])
     assert b.actor.held_steps == 1 and b.actor.safe_commands_sent == 1
-    b.spin_for(0.2)
-    assert len(b.cmds) == 2                                       # nothing unsolicited in lockstep simulation
+    ticks = b.actor.watchdog_ticks
+    assert b.spin_until(lambda: b.actor.watchdog_ticks >= ticks + 5)    # the watchdog ran (20 Hz) ...
+    assert b.actor.commands_sent == len(b.cmds) == 2              # ... and sent nothing unsolicited in lockstep sim
 
 
 def test_prev_action_in_obs(bench):
@@ -493,11 +489,11 @@ def test_learner_timeout_gives_safe_commands(bench):
     acted, n = b.actor.steps_acted, len(b.cmds)
     assert b.spin_until(lambda: len(b.cmds) >= n + 2)             # 20 Hz safe commands (async)
     b.env_step(0, 1, _obs(rng))
-    assert b.spin_until(lambda: b.actor._last_key == (0, 1))      # answered, with the safe command
+    assert b.spin_until(lambda: b.actor.logic.last_key == (0, 1))      # answered, with the safe command
     assert b.actor.steps_acted == acted
     assert all(np.array_equal(cmd, [0.0, 0.0, 0.0]) for cmd in b.cmds[n:])
     b.status_pub.publish(msgs.LearnerStatus())                    # the learner is back
-    assert b.spin_until(lambda: not b.actor._learner_dead)
+    assert b.spin_until(lambda: not b.actor.logic.learner_dead)
     b.env_step(0, 2, _obs(rng))
     assert b.spin_until(lambda: b.actor.steps_acted == acted + 1)
 
@@ -519,14 +515,14 @@ def test_lifecycle_deactivate_sends_safe_command_and_stops(bench):
     assert b.spin_until(lambda: len(b.cmds) == n + 1)
     np.testing.assert_array_equal(b.cmds[-1], safe)
     b.env_step(0, 2, _obs(rng))
-    b.spin_for(0.3)
-    assert len(b.cmds) == n + 1 and b.actor.steps_acted == 1      # inactive: no acting
+    assert b.spin_until(lambda: b.actor.inactive_ignored == 1)
+    assert b.actor.commands_sent == n + 1 and b.actor.steps_acted == 1   # inactive: no acting
     assert b.actor.trigger_activate() == TransitionCallbackReturn.SUCCESS
     b.step_and_wait(0, 2, _obs(rng))                              # the re-published step is answered now
     assert b.actor.steps_acted == 2
     assert b.actor.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
     assert b.actor.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
-    assert b.actor._cmd_pub is None and b.actor._actor is None
+    assert b.actor._cmd_pub is None and b.actor.logic.policy is None
 
 
 def test_bad_parameters_fail_configure(bench):
@@ -565,16 +561,16 @@ def test_entry_point_sends_safe_command_on_sigint():
         ex = SingleThreadedExecutor(context=ctx)
         ex.add_node(node)
         got: list[list[float]] = []
-        node.create_subscription(Float64MultiArray, c.TOPIC_JOINT_COMMANDS, lambda m: got.append(list(m.data)),
-                                 c.QOS_COMMAND)
+        node.create_subscription(Float64MultiArray, ct.JOINT_COMMANDS.name, lambda m: got.append(list(m.data)),
+                                 qos(ct.JOINT_COMMANDS))
         proc = subprocess.Popen([sys.executable, "-m", "symphony_ros.nodes.actor", "--ros-args",
                                  "-p", "joint_lower:=[-0.4,-0.4]", "-p", "joint_upper:=[0.4,0.4]",
                                  "-p", "safe_command:=[0.1,0.2]", "-p", "obs_timeout_s:=60.0"],
                                 env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 30
-        while node.count_publishers(c.TOPIC_JOINT_COMMANDS) == 0 and time.monotonic() < deadline:
+        while node.count_publishers(ct.JOINT_COMMANDS.name) == 0 and time.monotonic() < deadline:
             ex.spin_once(timeout_sec=0.05)
-        assert node.count_publishers(c.TOPIC_JOINT_COMMANDS) == 1, "the actor process did not come up"
+        assert node.count_publishers(ct.JOINT_COMMANDS.name) == 1, "the actor process did not come up"
         deadline = time.monotonic() + 0.5          # let the command writer match our reader
         while time.monotonic() < deadline:
             ex.spin_once(timeout_sec=0.05)

@@ -15,8 +15,9 @@ from symphony_ros.core.config import PRESETS, load_preset
 def _step(agent, rng, n):
     for _ in range(n):
         s = rng.normal(size=agent.obs_dim)
-        agent.buffer.add(s, agent.act(s), float(rng.normal()), rng.normal(size=agent.obs_dim), False)
-        for _ in range(agent.config.updates_per_step):
+        plan = agent.observe(agent.storage_rules.check(s, agent.act(s), float(rng.normal()),
+                                                       rng.normal(size=agent.obs_dim), False))
+        for _ in range(plan.updates):
             agent.update()
 
 

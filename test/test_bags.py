@@ -12,7 +12,6 @@ Run the DDS tests in a private network namespace (ROS2_ON_PYPI.md §2):
 """
 from __future__ import annotations
 
-import argparse
 import errno
 import json
 import os
@@ -42,11 +41,9 @@ RATE_HZ = 100.0
 
 
 def run_cli(argv: list[str]) -> int:
-    """The bag subcommands through argparse, as symphony-ros runs them."""
-    from symphony_ros.bags.cli import add_subcommands
-    p = argparse.ArgumentParser(prog="symphony-ros")
-    add_subcommands(p.add_subparsers(dest="command", required=True))
-    args = p.parse_args(argv)
+    """A subcommand as symphony-ros runs it (in this process)."""
+    from symphony_ros.cli import build_parser
+    args = build_parser().parse_args(argv)
     return int(args.func(args) or 0)
 
 
@@ -310,7 +307,8 @@ def test_player_loop_filter_offset_remap_without_dds(tmp_path):
     """BagPlayer's logic with a stand-in node (publishers that only count): loop, topic filter, start offset,
     remap, and the recorded QoS (latched stays latched)."""
     _ros()
-    from symphony_ros.bags.replay import BagPlayer, ReplayOptions
+    from symphony_ros.bags.replay import ReplayOptions
+    from symphony_ros.nodes.replay import BagPlayer
     bag = tmp_path / "b"
     with BagRecorder(bag) as r:
         _fill(r, 50, dt=2_000_000)          # 100 ms of env_step + joint_commands
@@ -337,7 +335,9 @@ def test_player_loop_filter_offset_remap_without_dds(tmp_path):
     steps = [T.deserialize(d, T.ENV_STEP).step for _, d in sent]
     assert steps[:40] == list(range(10, 50)) and steps[40:80] == list(range(10, 50))   # offset 20 ms = 10 steps
     assert stats.loops >= 3 and stats.published["/env_step"] == len(sent)
-    assert time.perf_counter() - t0 == pytest.approx(2 * 0.078 / 4.0, abs=0.05)
+    # pacing: the player never publishes before a message's due time, so two full passes take at least their
+    # schedule (a lower bound; how much later it runs depends on the machine's load)
+    assert time.perf_counter() - t0 >= 2 * 0.078 / 4.0
     latched = BagPlayer(node, bag, ReplayOptions(topics=["/policy_weights"]))
     from rclpy.qos import DurabilityPolicy
     assert latched.publishers["/policy_weights"].qos_profile.durability == DurabilityPolicy.TRANSIENT_LOCAL
@@ -401,21 +401,22 @@ class ContractPublisher:
         from sensor_msgs.msg import Imu, JointState
         from std_msgs.msg import Float64MultiArray
         from symphony_ros.core.policy import flatten_actor
-        from symphony_ros.nodes import common as C
+        from symphony_ros import contract as ct
+        from symphony_ros.nodes.common import qos_profile as qos
         from symphony_ros_interfaces.msg import EnvStep, LearnerAck, LearnerStatus, PolicyWeights, Transition
         self.M = SimpleNamespace(Imu=Imu, JointState=JointState, F=Float64MultiArray, EnvStep=EnvStep,
                                  LearnerAck=LearnerAck, LearnerStatus=LearnerStatus, Transition=Transition)
         self.node = rclpy.create_node("contract_publisher")
         n = self.node
         self.pubs = dict(
-            env_step=n.create_publisher(EnvStep, "/robot1/env_step", C.QOS_ENV_STEP),
-            joint_states=n.create_publisher(JointState, "/robot1/joint_states", C.QOS_SENSOR),
-            imu=n.create_publisher(Imu, "/robot1/imu", C.QOS_SENSOR),
-            joint_commands=n.create_publisher(Float64MultiArray, "/robot1/joint_commands", C.QOS_COMMAND),
-            transitions=n.create_publisher(Transition, "/transitions", C.QOS_TRANSITIONS),
-            learner_status=n.create_publisher(LearnerStatus, "/learner_status", C.QOS_RELIABLE),
-            learner_ack=n.create_publisher(LearnerAck, "/learner_ack", C.QOS_ACK),
-            policy_weights=n.create_publisher(PolicyWeights, "/policy_weights", C.QOS_LATCHED))
+            env_step=n.create_publisher(EnvStep, "/robot1/env_step", qos(ct.ENV_STEP)),
+            joint_states=n.create_publisher(JointState, "/robot1/joint_states", qos(ct.JOINT_STATES)),
+            imu=n.create_publisher(Imu, "/robot1/imu", qos(ct.JOINT_STATES)),
+            joint_commands=n.create_publisher(Float64MultiArray, "/robot1/joint_commands", qos(ct.JOINT_COMMANDS)),
+            transitions=n.create_publisher(Transition, "/transitions", qos(ct.TRANSITIONS)),
+            learner_status=n.create_publisher(LearnerStatus, "/learner_status", qos(ct.LEARNER_STATUS)),
+            learner_ack=n.create_publisher(LearnerAck, "/learner_ack", qos(ct.LEARNER_ACK)),
+            policy_weights=n.create_publisher(PolicyWeights, "/policy_weights", qos(ct.POLICY_WEIGHTS)))
         layout, flat = flatten_actor(actor)
         w = PolicyWeights(version=7, preset="s3", layout=layout)
         w.data = flat.tolist()
@@ -584,6 +585,19 @@ def test_record_reads_back_equal_counts_and_values(recorded):
     assert steps == [t["step"] for t in sent]
 
 
+def _recorded_timing(bag):
+    """(sorted joint_commands receive times, [(env_step receive time, final)] of the first copy of each (episode,
+    step), time order) as recorded in ``bag``."""
+    r = BagReader(bag)
+    cmd_t = sorted(m.timestamp for m in r.messages(["/robot1/joint_commands"]))
+    seen, env = set(), []
+    for m, msg in r.decoded(["/robot1/env_step"]):
+        if (msg.episode, msg.step) not in seen:
+            seen.add((msg.episode, msg.step))
+            env.append((m.timestamp, bool(msg.terminated or msg.truncated)))
+    return cmd_t, sorted(env)
+
+
 def _episodes(ticks):
     out = {}
     seen = set()
@@ -612,9 +626,18 @@ def test_analysis_numbers_match_an_independent_computation(recorded, tmp_path):
     assert robot["episodes"]["lengths"] == [30, 40]
     assert robot["episodes"]["terminated"] == [True, False]
     # commands: saturation, smoothness, high-frequency share
-    acts = [(t["ep"], t["action"].astype(np.float64)) for t in ticks if t["action"] is not None]
-    a = np.stack([x for _, x in acts])
-    ep = np.array([e for e, _ in acts])
+    # a command belongs to the episode of the latest env_step recorded before it (the bag's receive order)
+    rd = BagReader(recorded.bag)
+    env_ep = sorted((m.timestamp, int(msg.episode)) for m, msg in rd.decoded(["/robot1/env_step"]))
+    acts = []
+    for m, msg in rd.decoded(["/robot1/joint_commands"]):
+        before = [e for t, e in env_ep if t <= m.timestamp]
+        acts.append((m.timestamp, before[-1] if before else env_ep[0][1], np.asarray(msg.data, np.float64)))
+    acts.sort(key=lambda x: x[0])
+    a = np.stack([x for _, _, x in acts])
+    ep = np.array([e for _, e, _ in acts])
+    np.testing.assert_array_equal(np.sort(a, axis=0), np.sort(np.stack(
+        [t["action"] for t in ticks if t["action"] is not None]).astype(np.float64), axis=0))   # all recorded
     sat = ((a >= 0.9) | (a <= -0.9)).mean(axis=0)
     np.testing.assert_allclose(robot["commands"]["saturation"], sat)
     assert 0.1 < sat.mean() < 0.9      # the scripted noise does saturate
@@ -628,7 +651,9 @@ def test_analysis_numbers_match_an_independent_computation(recorded, tmp_path):
         hi += p[k > 0.25].sum(axis=0)
         tot += p[k > 0].sum(axis=0)
     np.testing.assert_allclose(robot["commands"]["hf_share"], hi / tot, rtol=1e-9)
-    assert robot["commands"]["control_rate_hz"] == pytest.approx(RATE_HZ, rel=0.5)     # loose: wall-clock pacing
+    # control rate and timing: from the bag's own receive timestamps (what the recorder saw under whatever load)
+    cmd_t, env = _recorded_timing(recorded.bag)
+    assert robot["commands"]["control_rate_hz"] == pytest.approx(1e9 / np.median(np.diff(cmd_t)), rel=1e-9)
     # learner
     st = [t["status"] for t in ticks if t["status"] is not None]
     L = res["learner"]
@@ -640,11 +665,23 @@ def test_analysis_numbers_match_an_independent_computation(recorded, tmp_path):
     # control timing
     tm = robot["timing"]
     assert tm["dropped_steps"] == 1 and tm["duplicate_env_steps"] == 1 and tm["missing_episodes"] == 0
-    assert tm["unanswered_steps"] == 0
+    unanswered, latency = 0, []
+    for i, (t_env, final) in enumerate(env):          # first command after each env_step, before the next one
+        nxt = env[i + 1][0] if i + 1 < len(env) else None
+        after = [c for c in cmd_t if c >= t_env]
+        answered = bool(after) and (nxt is None or after[0] < nxt)
+        if final:
+            continue
+        if answered:
+            latency.append((after[0] - t_env) / 1e6)
+        elif nxt is not None:                         # the last env_step may still be waiting when recording stopped
+            unanswered += 1
+    assert tm["unanswered_steps"] == unanswered
+    assert tm["response_latency_ms"]["median"] == pytest.approx(np.median(latency), rel=1e-9)
     n_env = sum(1 for t in ticks if not t["drop"] and t["step"] > 0)
     assert tm["transitions_missing"] == max(0, n_env - 1 - recorded.pub.published["transitions"])
-    assert tm["env_step"]["interval_ms"]["median"] == pytest.approx(1e3 / RATE_HZ, rel=0.5)
-    assert 0 <= tm["response_latency_ms"]["median"] < 50
+    env_t = [t for t, _ in env]
+    assert tm["env_step"]["interval_ms"]["median"] == pytest.approx(np.median(np.diff(env_t)) / 1e6, rel=1e-9)
     times = [m.timestamp for m in BagReader(recorded.bag).messages(["/robot1/env_step"])]
     dt = np.diff(times) / 1e6
     assert res["timing"]["/robot1/env_step"]["interval_ms"]["std"] == pytest.approx(dt.std(), rel=1e-9)
@@ -732,8 +769,10 @@ def test_replay_delivers_in_order_at_the_recorded_pace(recorded):
     import threading
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import QoSProfile, ReliabilityPolicy
-    from symphony_ros.bags.replay import BagPlayer, ReplayOptions
-    from symphony_ros.nodes import common as C
+    from symphony_ros.bags.replay import ReplayOptions
+    from symphony_ros.nodes.replay import BagPlayer
+    from symphony_ros import contract as ct
+    from symphony_ros.nodes.common import qos_profile as qos
     from symphony_ros_interfaces.msg import EnvStep, PolicyWeights, Transition
     reader = BagReader(recorded.bag)
     want = [m.data for m in reader.messages(["/robot1/env_step"])]
@@ -752,7 +791,7 @@ def test_replay_delivers_in_order_at_the_recorded_pace(recorded):
         player = BagPlayer(player_node, reader, ReplayOptions(rate=rate, topics=["/robot1/env_step", "/transitions",
                                                                                  "/policy_weights"],
                                                               wait_for_subscribers_s=5.0))
-        assert player.publishers["/policy_weights"].qos_profile.durability == C.QOS_LATCHED.durability
+        assert player.publishers["/policy_weights"].qos_profile.durability == qos(ct.POLICY_WEIGHTS).durability
         ex = SingleThreadedExecutor()
         ex.add_node(sub)
         result = {}
@@ -765,12 +804,12 @@ def test_replay_delivers_in_order_at_the_recorded_pace(recorded):
             ex.spin_once(timeout_sec=0.01)
         assert [d for _, d in got["env"]] == want                  # every message, in order, bytes unchanged
         assert len(got["tr"]) == recorded.pub.published["transitions"]
-        recv_span = got["env"][-1][0] - got["env"][0][0]
-        assert recv_span == pytest.approx(span / rate, rel=0.3)
-        assert result["stats"].published["/robot1/env_step"] == len(want)
+        stats = result["stats"]
+        assert stats.published["/robot1/env_step"] == len(want)
+        assert stats.wall_s >= span / rate                        # paced: never ahead of the recorded schedule
         # the latched weights reach a subscriber that joins after the replay
         late = []
-        sub.create_subscription(PolicyWeights, "/policy_weights", late.append, C.QOS_LATCHED)
+        sub.create_subscription(PolicyWeights, "/policy_weights", late.append, qos(ct.POLICY_WEIGHTS))
         end = time.monotonic() + 3.0
         while time.monotonic() < end and not late:
             ex.spin_once(timeout_sec=0.02)
@@ -781,20 +820,29 @@ def test_replay_delivers_in_order_at_the_recorded_pace(recorded):
         rclpy.try_shutdown()
 
 
+def _readable(bag) -> int:
+    """Messages of a bag being written that a reader can already read (0 while nothing is on disk)."""
+    try:
+        return sum(1 for _ in BagReader(bag).messages())
+    except BagError:
+        return 0
+
+
 def test_recorder_process_survives_sigint_and_sigkill(tmp_path):
     """The stand-alone recorder (`symphony-ros record`): Ctrl-C closes a valid bag; SIGKILL leaves a bag whose
     flushed chunks are readable and that repair() makes whole."""
     rclpy = _ros()
     from rclpy.executors import SingleThreadedExecutor
     from std_msgs.msg import Float64MultiArray
-    from symphony_ros.nodes import common as C
+    from symphony_ros import contract as ct
+    from symphony_ros.nodes.common import qos_profile as qos
     harness = ("import sys; sys.argv[0] = 'symphony-ros'; from test_bags import run_cli; "
                "sys.exit(run_cli(sys.argv[1:]))")
     results = {}
     rclpy.init()
     try:
         node = rclpy.create_node("cmd_publisher")
-        pub = node.create_publisher(Float64MultiArray, "/robot1/joint_commands", C.QOS_COMMAND)
+        pub = node.create_publisher(Float64MultiArray, "/robot1/joint_commands", qos(ct.JOINT_COMMANDS))
         ex = SingleThreadedExecutor()
         ex.add_node(node)
         for sig in (signal.SIGINT, signal.SIGKILL):
@@ -810,7 +858,10 @@ def test_recorder_process_survives_sigint_and_sigkill(tmp_path):
                 for i in range(60):
                     pub.publish(Float64MultiArray(data=[float(i)] * 3))
                     ex.spin_once(timeout_sec=0.01)
-                time.sleep(0.4)            # > flush interval: everything is in a written chunk
+                end = time.monotonic() + 20   # wait until every message is in a chunk written to the file
+                while _readable(bag) < 60:
+                    assert time.monotonic() < end and proc.poll() is None, f"recorder wrote {_readable(bag)} of 60"
+                    ex.spin_once(timeout_sec=0.05)
                 proc.send_signal(sig)
                 out, _ = proc.communicate(timeout=20)
             finally:
@@ -845,7 +896,7 @@ def test_real_graph_recording_reads_back_and_feeds_a_buffer(tmp_path):
     from symphony_ros.bags.from_bag import load_transitions_into, read_transitions
     from symphony_ros.core.agent import SymphonyAgent
     from symphony_ros.core.config import load_preset
-    from symphony_ros.runner import EmbeddedGraph
+    from symphony_ros.training.embedded import EmbeddedGraph
     tiny = dict(hidden_dim=16, heads_per_critic=4, batch_size=12, n_exp=60, buffer_times=2, eval_episodes=0)
     g = EmbeddedGraph(preset="s3", env="Hopper-v5", out_dir=tmp_path, device="cpu", mode="lockstep", max_steps=150,
                       overrides=dict(tiny), record=True)
@@ -886,7 +937,7 @@ def test_graph_learner_bootstraps_from_a_recorded_bag(tmp_path):
     _ros()
     pytest.importorskip("gymnasium")
     from symphony_ros.bags.from_bag import read_transitions
-    from symphony_ros.runner import EmbeddedGraph
+    from symphony_ros.training.embedded import EmbeddedGraph
     tiny = dict(hidden_dim=16, heads_per_critic=4, batch_size=12, n_exp=60, buffer_times=2, eval_episodes=0)
     first = EmbeddedGraph(preset="s3", env="Hopper-v5", out_dir=tmp_path / "first", device="cpu", mode="lockstep",
                           max_steps=90, overrides=dict(tiny), record=True)

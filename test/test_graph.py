@@ -16,15 +16,17 @@ import numpy as np
 import pytest
 
 rclpy = pytest.importorskip("rclpy", reason="rclpy not installed (pip extra 'ros')")
-pytest.importorskip("symphony_ros_interfaces.msg", reason="symphony_ros_interfaces not built (pip install ./interfaces)")
+pytest.importorskip("symphony_ros_interfaces.msg",
+                    reason="symphony_ros_interfaces not built (pip install ./interfaces)")
 
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from std_msgs.msg import Float64MultiArray  # noqa: E402
 from symphony_ros_interfaces.msg import EnvStep, LearnerStatus, PolicyWeights, Transition  # noqa: E402
 
 from symphony_ros.graph import build_graph  # noqa: E402
-from symphony_ros.nodes import common as c  # noqa: E402
-from symphony_ros.runner import EmbeddedGraph  # noqa: E402
+from symphony_ros import contract as ct  # noqa: E402
+from symphony_ros.nodes.common import qos_profile as qos  # noqa: E402
+from symphony_ros.training.embedded import EmbeddedGraph  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(hidden_dim=16, heads_per_critic=4, batch_size=12, n_exp=60, buffer_times=2, eval_episodes=0)
@@ -77,16 +79,16 @@ class _Probe:
     def __init__(self, context, ns=""):
         self.node = rclpy.create_node("probe", namespace=ns or None, context=context)
         self.commands, self.weights_versions, self.status, self.transitions = [], [], [], 0
-        self.node.create_subscription(Float64MultiArray, c.TOPIC_JOINT_COMMANDS,
-                                      lambda m: self.commands.append(np.array(m.data)), c.QOS_COMMAND)
-        self.node.create_subscription(PolicyWeights, "/" + c.TOPIC_POLICY_WEIGHTS,
-                                      lambda m: self.weights_versions.append(m.version), c.QOS_LATCHED)
-        self.node.create_subscription(LearnerStatus, "/" + c.TOPIC_LEARNER_STATUS,
-                                      lambda m: self.status.append(m), c.QOS_RELIABLE)
-        self.node.create_subscription(Transition, "/" + c.TOPIC_TRANSITIONS, self._on_tr, c.QOS_TRANSITIONS)
-        self.env_pub = self.node.create_publisher(EnvStep, c.TOPIC_ENV_STEP, c.QOS_ENV_STEP)
-        self.tr_pub = self.node.create_publisher(Transition, "/" + c.TOPIC_TRANSITIONS, c.QOS_TRANSITIONS)
-        self.cmd_pub = self.node.create_publisher(Float64MultiArray, c.TOPIC_JOINT_COMMANDS, c.QOS_COMMAND)
+        self.node.create_subscription(Float64MultiArray, ct.JOINT_COMMANDS.name,
+                                      lambda m: self.commands.append(np.array(m.data)), qos(ct.JOINT_COMMANDS))
+        self.node.create_subscription(PolicyWeights, "/" + ct.POLICY_WEIGHTS.name,
+                                      lambda m: self.weights_versions.append(m.version), qos(ct.POLICY_WEIGHTS))
+        self.node.create_subscription(LearnerStatus, "/" + ct.LEARNER_STATUS.name,
+                                      lambda m: self.status.append(m), qos(ct.LEARNER_STATUS))
+        self.node.create_subscription(Transition, "/" + ct.TRANSITIONS.name, self._on_tr, qos(ct.TRANSITIONS))
+        self.env_pub = self.node.create_publisher(EnvStep, ct.ENV_STEP.name, qos(ct.ENV_STEP))
+        self.tr_pub = self.node.create_publisher(Transition, "/" + ct.TRANSITIONS.name, qos(ct.TRANSITIONS))
+        self.cmd_pub = self.node.create_publisher(Float64MultiArray, ct.JOINT_COMMANDS.name, qos(ct.JOINT_COMMANDS))
 
     def _on_tr(self, m):
         self.transitions += 1

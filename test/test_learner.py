@@ -1,6 +1,6 @@
-"""Learner (pure logic) and LearnerNode (real DDS, no mocks).
+"""LearnerEngine (pure logic) and LearnerNode (real DDS, no mocks).
 
-Learner: lockstep does exactly G updates per stored transition after exploration; bad transitions are rejected,
+LearnerEngine: lockstep does exactly G updates per stored transition after exploration; bad transitions are rejected,
 counted and never stored; weights every K updates; async reaches its UTD target; checkpoints round-trip (buffer,
 counters, parameters, and training continues identically).
 LearnerNode: a test node plays a lockstep actor (publish, wait for the ack, repeat) and a burst sender; acks, latched
@@ -18,6 +18,8 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pytest
@@ -25,7 +27,7 @@ import torch
 
 from symphony_ros.core.checkpoint import CheckpointManager
 from symphony_ros.core.config import load_preset
-from symphony_ros.learning import Experience, Learner
+from symphony_ros.learner import LearnerEngine
 
 OBS, ACT = 5, 3
 TINY = dict(hidden_dim=16, heads_per_critic=4, batch_size=12, n_exp=20, buffer_times=2)
@@ -37,24 +39,38 @@ def tiny_cfg(**extra):
     return load_preset("s3", {**TINY, **extra})
 
 
+@dataclass
+class Experience:
+    """A raw transition as an actor would send it (checked by the storage rules when offered)."""
+    obs: Any
+    action: Any
+    reward: float
+    next_obs: Any
+    terminated: bool
+    tag: Any = None
+
+    def offer_to(self, learner: LearnerEngine):
+        return learner.offer(self.obs, self.action, self.reward, self.next_obs, self.terminated, tag=self.tag)
+
+
 def experience(rng: np.random.Generator, tag=None, terminated: bool = False) -> Experience:
     return Experience(rng.normal(size=OBS).astype(np.float32), rng.uniform(-1, 1, ACT).astype(np.float32),
                       float(rng.normal() + 0.5), rng.normal(size=OBS).astype(np.float32), terminated, tag)
 
 
-def make_learner(**kw) -> tuple[Learner, list, list]:
+def make_learner(**kw) -> tuple[LearnerEngine, list, list]:
     """A CPU learner recording (tag, stored, stored_count, updates, weights_version) per ack and weight versions."""
     acks: list = []
     versions: list = []
     cfg = kw.pop("cfg", None) or tiny_cfg()
-    learner = Learner(OBS, ACT, cfg, device=DEVICE, **kw)
+    learner = LearnerEngine(OBS, ACT, cfg, device=DEVICE, **kw)
     learner.on_processed = lambda tag, stored: acks.append(
         (tag, stored, learner.stored, learner.updates, learner.weights_version))
     learner.on_weights = lambda v, layout, data: versions.append((v, layout, data))
     return learner, acks, versions
 
 
-def all_params(learner: Learner) -> torch.Tensor:
+def all_params(learner: LearnerEngine) -> torch.Tensor:
     a = learner.agent
     return torch.cat([p.detach().flatten() for m in (a.actor, a.critic, a.critic_target) for p in m.parameters()])
 
@@ -66,7 +82,7 @@ def test_lockstep_does_exactly_G_updates_per_stored_transition():
     rng = np.random.default_rng(0)
     N = 50
     for i in range(N):
-        learner.submit(experience(rng, tag=i, terminated=(i % 17 == 16)))
+        experience(rng, tag=i, terminated=(i % 17 == 16)).offer_to(learner)
     assert learner.drain(30)
     learner.stop(10)
     assert learner.updates == G * (N - TINY["n_exp"]) == 90
@@ -97,9 +113,9 @@ def test_bad_transitions_are_rejected_counted_and_never_stored():
     bad = [nan_obs, inf_reward, short_action, long_next]
     N = 30
     for i in range(N):
-        learner.submit(experience(rng, tag=i))
+        experience(rng, tag=i).offer_to(learner)
         if i % 7 == 3 and bad:
-            learner.submit(bad.pop())
+            bad.pop().offer_to(learner)
     learner.reject("unconvertible", "observation has 4 values, expected 5")   # what the node does on BadMessage
     assert learner.drain(30)
     learner.stop(10)
@@ -122,7 +138,7 @@ def test_weights_every_K_updates_with_rising_versions(K):
     learner.start()
     rng = np.random.default_rng(2)
     for i in range(30):
-        learner.submit(experience(rng, tag=i))
+        experience(rng, tag=i).offer_to(learner)
     assert learner.drain(30)
     learner.stop(10)
     got = [v for v, _, _ in versions]
@@ -140,13 +156,12 @@ def test_async_reaches_the_utd_target_and_acks_on_storing():
     rng = np.random.default_rng(3)
     N = 60
     for i in range(N):
-        learner.submit(experience(rng, tag=i))
+        experience(rng, tag=i).offer_to(learner)
         if i % 10 == 0:
             time.sleep(0.01)   # arrive over time, like a robot acting in real time
     assert learner.drain(30)
-    time.sleep(0.1)            # ahead of the target: the worker must idle, not overshoot
+    assert learner.stop(10)    # caught up: the worker must have idled, not overshot, until it ended
     s = learner.stats()
-    learner.stop(10)
     assert s.updates == 2 * (N - TINY["n_exp"]) == 80
     assert s.utd == pytest.approx(2.0)
     assert [a[0] for a in acks] == list(range(N)) and all(a[1] for a in acks)
@@ -158,7 +173,7 @@ def test_max_steps_stops_storing_and_updating():
     learner.start()
     rng = np.random.default_rng(4)
     for i in range(30):
-        learner.submit(experience(rng, tag=i))
+        experience(rng, tag=i).offer_to(learner)
     assert learner.drain(30)
     learner.stop(10)
     s = learner.stats()
@@ -167,15 +182,16 @@ def test_max_steps_stops_storing_and_updating():
     assert len(acks) == 30 and [a[1] for a in acks] == [True] * 25 + [False] * 5
 
 
-def test_pause_holds_transitions_until_resume():
+def test_pause_holds_transitions_until_resume(tmp_path):
     learner, acks, _ = make_learner(mode="lockstep")
     learner.start()
     assert learner.pause(5)
     rng = np.random.default_rng(5)
     for i in range(3):
-        learner.submit(experience(rng, tag=i))
-    time.sleep(0.05)
-    assert learner.stats().queued == 3 and not acks          # received, waiting, not lost
+        experience(rng, tag=i).offer_to(learner)
+    req = learner.request_save(tmp_path / "while_paused.pt")  # the paused worker wakes, serves it, pauses again
+    assert req.done.wait(10) and req.error is None
+    assert learner.paused and learner.stats().queued == 3 and not acks   # received, waiting, not lost
     learner.resume()
     assert learner.drain(10) and len(acks) == 3
     learner.stop(10)
@@ -186,7 +202,7 @@ def test_checkpoint_round_trip_resumes_buffer_counters_and_training(tmp_path):
     a, _, _ = make_learner(mode="lockstep", seed=1)
     a.start()
     for i in range(32):
-        a.submit(experience(rng, tag=i, terminated=(i % 9 == 8)))
+        experience(rng, tag=i, terminated=(i % 9 == 8)).offer_to(a)
     a.reject("bad", "action holds NaN/Inf")
     assert a.drain(30)
     manager = CheckpointManager(tmp_path / "ckpt")
@@ -207,8 +223,8 @@ def test_checkpoint_round_trip_resumes_buffer_counters_and_training(tmp_path):
     b.start()   # republishes the resumed weights as its first version
     tail = [experience(rng, tag=100 + i) for i in range(4)]
     for e in tail:
-        a.submit(e)
-        b.submit(e)
+        e.offer_to(a)
+        e.offer_to(b)
     assert a.drain(30) and b.drain(30)
     a.stop(10)
     b.stop(10)
@@ -223,10 +239,10 @@ def test_corrupt_newest_checkpoint_falls_back_to_previous(tmp_path):
     a.start()
     manager = CheckpointManager(tmp_path)
     for i in range(24):
-        a.submit(experience(rng, tag=i))
+        experience(rng, tag=i).offer_to(a)
     assert a.drain(30)
     good = a.save(manager)
-    a.submit(experience(rng))
+    experience(rng).offer_to(a)
     assert a.drain(30)
     newest = a.save(manager)
     a.stop(10)
@@ -246,7 +262,8 @@ try:
 
     from symphony_ros.core.config import config_dir
     from symphony_ros.graph import NodeSpec
-    from symphony_ros.nodes import common
+    from symphony_ros import contract as ct
+    from symphony_ros.nodes.common import qos_profile as qos
     from symphony_ros.nodes.learner import LearnerNode
     NO_ROS = ""
 except ImportError as exc:   # rclpy (ROS 2 is optional) or the interfaces package is missing
@@ -277,15 +294,15 @@ class Harness:
 
     def __init__(self, context, *nodes, name: str = "harness") -> None:
         self.node = rclpy.create_node(name, context=context)
-        self.pub = self.node.create_publisher(msgs.Transition, common.TOPIC_TRANSITIONS, common.QOS_TRANSITIONS)
+        self.pub = self.node.create_publisher(msgs.Transition, ct.TRANSITIONS.name, qos(ct.TRANSITIONS))
         self.acks: list = []
         self.weights: list = []
         self.status: list = []
-        self.node.create_subscription(msgs.LearnerAck, common.TOPIC_LEARNER_ACK, self.acks.append, common.QOS_ACK)
-        self.node.create_subscription(msgs.PolicyWeights, common.TOPIC_POLICY_WEIGHTS, self.weights.append,
-                                      common.QOS_LATCHED)
-        self.node.create_subscription(msgs.LearnerStatus, common.TOPIC_LEARNER_STATUS, self.status.append,
-                                      common.QOS_RELIABLE)
+        self.node.create_subscription(msgs.LearnerAck, ct.LEARNER_ACK.name, self.acks.append, qos(ct.LEARNER_ACK))
+        self.node.create_subscription(msgs.PolicyWeights, ct.POLICY_WEIGHTS.name, self.weights.append,
+                                      qos(ct.POLICY_WEIGHTS))
+        self.node.create_subscription(msgs.LearnerStatus, ct.LEARNER_STATUS.name, self.status.append,
+                                      qos(ct.LEARNER_STATUS))
         self.executor = SingleThreadedExecutor(context=context)
         for n in (self.node,) + nodes:
             self.executor.add_node(n)

@@ -8,7 +8,7 @@ return ≥ 500 within 9,000 steps; the control (G = 0) must stay below 150.
 import pytest
 
 from symphony_ros.core.config import load_preset
-from symphony_ros.trainer import HeadlessTrainer
+from symphony_ros.training.headless import HeadlessTrainer
 
 SMALL = dict(hidden_dim=64, heads_per_critic=16, batch_size=48, lr=1e-3, n_exp=1000, buffer_times=5,
              eval_every=1000, eval_episodes=5)

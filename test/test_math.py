@@ -1,7 +1,6 @@
 """Each formula of ALGORITHM.md §2 against values derived by hand and the numbers of its Appendix A."""
 import math
 
-import numpy as np
 import pytest
 import torch
 

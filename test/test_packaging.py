@@ -1,8 +1,9 @@
-"""The ament_python package layout: files a ROS 2 install (colcon) or pip needs, node YAML vs declared parameters,
-and node code that still compiles on Python 3.10 (a Jetson's ROS 2 Humble)."""
+"""The ament_python package layout: files a ROS 2 install (colcon) or pip needs, and node YAML vs the parameters
+the nodes really declare. (Python 3.10 syntax is checked by the linter: ruff with target-version py310.)"""
+import ast
+import importlib
 import os
-import shutil
-import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -26,44 +27,45 @@ def test_ament_python_layout():
     assert "script_dir=$base/lib/symphony_ros" in cfg and "install_scripts=$base/lib/symphony_ros" in cfg
 
 
+def _declared_parameters(node: str, tmp_path: Path) -> set[str]:
+    """The parameters the real node declares (built in a private rclpy context, not started)."""
+    rclpy = pytest.importorskip("rclpy", reason="rclpy not installed (ROS 2 optional)")
+    from rclpy.parameter import Parameter
+    overrides = {"sim_bridge": [Parameter("env", value="InvertedPendulum-v5")],
+                 "actor": [Parameter("autostart", value=False)],
+                 "learner": [Parameter("autostart", value=False)],
+                 "recorder": [Parameter("output", value=str(tmp_path / "bag"))]}[node]
+    module = importlib.import_module(f"symphony_ros.nodes.{node}")
+    cls = next(v for k, v in vars(module).items() if k.endswith("Node") and isinstance(v, type)
+               and v.__module__ == module.__name__)
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    try:
+        n = cls(context=ctx, parameter_overrides=overrides)
+        try:
+            return set(n.list_parameters([], 0).names)
+        finally:
+            n.destroy_node()
+    finally:
+        rclpy.try_shutdown(context=ctx)
+
+
 @pytest.mark.parametrize("node", NODES)
-def test_node_executables_and_yaml_match_declared_parameters(node):
+def test_node_executables_and_yaml_match_declared_parameters(node, tmp_path):
     script = ROOT / "scripts" / node
-    assert script.is_file() and os.access(script, os.X_OK) and f"symphony_ros.nodes.{node} import main" in \
-        script.read_text()
+    assert script.is_file() and os.access(script, os.X_OK)
+    imports = {(n.module, a.name) for n in ast.walk(ast.parse(script.read_text())) if isinstance(n, ast.ImportFrom)
+               for a in n.names}
+    assert (f"symphony_ros.nodes.{node}", "main") in imports          # the wrapper runs that node's main()
     data = yaml.safe_load((ROOT / "config" / f"{node}.yaml").read_text())
     params = data["/**"]["ros__parameters"]             # '/**' so launch overrides win (launch_ros#233)
-    import re
-    src = (ROOT / "symphony_ros" / "nodes" / f"{node}.py").read_text()
-    declared = set(re.findall(r'(?:ParamSpec|declare_parameter)\(\s*"([^"]+)"', src))
-    if "ARRAY_PARAMS" in src:   # string-array parameters declared from a {name: description} table
-        declared |= set(getattr(__import__(f"symphony_ros.nodes.{node}", fromlist=["x"]), "ARRAY_PARAMS"))
-    if "config_param_specs(" in src:
-        from symphony_ros.core.config import FIELDS
-        declared |= {f"symphony.{k}" for k in FIELDS}
-    assert declared, f"found no declared parameters in nodes/{node}.py"
+    declared = _declared_parameters(node, tmp_path)
     unknown = set(params) - declared
     assert not unknown, f"config/{node}.yaml sets undeclared parameters {unknown}"
 
 
-def test_node_code_compiles_on_python_3_10():
-    candidates = [str(p) for p in sorted(Path("/root/.pyenv/versions").glob("3.10*/bin/python3.10"))] + \
-        [shutil.which("python3.10") or ""]
-    py310 = next((c for c in candidates if c and subprocess.run([c, "--version"], capture_output=True).returncode
-                  == 0), None)
-    if not py310:
-        pytest.skip("no python3.10 interpreter on this machine to check Humble/Jetson compatibility")
-    code = ("import pathlib,sys\nbad=[]\nfor p in list(pathlib.Path('symphony_ros').rglob('*.py'))+"
-            "list(pathlib.Path('launch').glob('*.py')):\n"
-            "    try: compile(p.read_text(), str(p), 'exec')\n"
-            "    except SyntaxError as e: bad.append(f'{p}: {e}')\nprint('\\n'.join(bad)); sys.exit(1 if bad else 0)")
-    r = subprocess.run([str(py310), "-c", code], cwd=ROOT, capture_output=True, text=True, env={"PATH": "/usr/bin"})
-    assert r.returncode == 0, r.stdout + r.stderr
-
-
 def test_pip_install_puts_the_ros_layout_into_the_prefix():
     """A non-editable pip install (tools/setup.sh) lays out what `ros2 run` / launch_ros look for."""
-    import sys
     marker = Path(sys.prefix) / "share" / "ament_index" / "resource_index" / "packages" / "symphony_ros"
     if not marker.exists():
         pytest.skip(f"symphony_ros is not pip-installed into {sys.prefix} (editable or source checkout)")

@@ -7,11 +7,18 @@ import torch
 
 from symphony_ros.core.rank_weights import replay_sampling_weights
 from symphony_ros.core.replay_buffer import FadingReplayBuffer
+from symphony_ros.core.storage import StorageRules
 
 
 def _buf(n_exp=10, times=3, cycles=-1, dtype="float32", family="tanh", power=math.e, obs=2, act=1):
     return FadingReplayBuffer(obs, act, n_exp, times, family=family, power=power, terminal_survival_cycles=cycles,
                               dtype=dtype)
+
+
+def _add(buf, s, a, r, s2, terminated):
+    """One transition through the storage rules (as every caller stores them), then into the buffer."""
+    rules = StorageRules(buf.obs_dim, buf.act_dim, dtype=buf.dtype_name)
+    return buf.add(rules.check(s, a, r, s2, terminated))
 
 
 def _ids(buf):
@@ -24,8 +31,8 @@ def test_exploration_then_norm_fill():
     buf = _buf(n_exp=4, times=3)
     rewards = [1.0, -3.0, 2.0, 2.0]
     for i, r in enumerate(rewards):
-        buf.add([i, 0], [0.1], r, [i + 1, 0], terminated=(i == 3))
-    assert buf.exploration_done and not buf.filled
+        _add(buf, [i, 0], [0.1], r, [i + 1, 0], terminated=(i == 3))
+    assert buf.length == buf.n_exp and not buf.filled               # the exploration block is complete
     assert buf.data[:4, 3].tolist() == rewards                      # stored raw during exploration
     scale = buf.norm_fill()
     assert scale == pytest.approx(2.0)                               # r̄ₙ = mean|r|
@@ -34,7 +41,7 @@ def test_exploration_then_norm_fill():
     assert buf.data[:4, 3].tolist() == [0.5, -1.5, 1.0, 1.0]
     assert buf.terminal.tolist() == [False, False, False, True] * 3
     assert buf.data[3, -1].item() == 0.0 and buf.data[0, -1].item() == pytest.approx(0.99)   # g = γ(1 − done)
-    slot = buf.add([9, 0], [0.0], 4.0, [9, 0], False)
+    slot = _add(buf, [9, 0], [0.0], 4.0, [9, 0], False)
     assert buf.data[slot, 3].item() == pytest.approx(2.0)           # later rewards divided by the frozen scale
 
 
@@ -57,15 +64,15 @@ def test_sampling_distribution_at_512k_matches_appendix_a():
 def test_insertion_is_o1_and_fifo_without_terminals():
     buf = _buf(n_exp=5, times=2)
     for i in range(5):
-        buf.add([i, 0], [0], 1.0, [0, 0], False)
+        _add(buf, [i, 0], [0], 1.0, [0, 0], False)
     buf.norm_fill()
     ptr_before = buf.data.data_ptr()
     before = buf.data.clone()
-    slot = buf.add([100, 0], [0], 1.0, [0, 0], False)
+    slot = _add(buf, [100, 0], [0], 1.0, [0, 0], False)
     changed = (buf.data != before).any(dim=1).nonzero().flatten().tolist()
     assert changed == [slot] and buf.data.data_ptr() == ptr_before   # one row written, nothing copied
     for i in range(101, 112):
-        buf.add([i, 0], [0], 1.0, [0, 0], False)
+        _add(buf, [i, 0], [0], 1.0, [0, 0], False)
     assert _ids(buf) == list(range(102, 112))                         # oldest first, newest last
 
 
@@ -86,10 +93,10 @@ def test_terminals_live_forever_like_the_reference_roll_buffer():
     buf = _buf(n_exp=N, times=1, cycles=-1)
     events = [(i, bool(rng.random() < 0.15)) for i in range(600)]
     for i, term in events[:N]:
-        buf.add([i, 0], [0], 1.0, [0, 0], term)
+        _add(buf, [i, 0], [0], 1.0, [0, 0], term)
     buf.norm_fill()
     for i, term in events[N:]:
-        buf.add([i, 0], [0], 1.0, [0, 0], term)
+        _add(buf, [i, 0], [0], 1.0, [0, 0], term)
     ours = _ids(buf)
     assert ours[-1] == events[-1][0]                                  # newest at the newest rank
     old_terminals = {i for i, t in events[:-N] if t}
@@ -119,20 +126,20 @@ def test_terminals_survive_three_skips_like_the_s2_tilde_float_trick(dtype):
     buf = _buf(n_exp=N, times=1, cycles=3, dtype=dtype)
     events = [(i, bool(rng.random() < 0.2)) for i in range(500)]
     for i, t in events[:N]:
-        buf.add([i, 0], [0], 1.0, [0, 0], t)
+        _add(buf, [i, 0], [0], 1.0, [0, 0], t)
     buf.norm_fill()
     for i, t in events[N:]:
-        buf.add([i, 0], [0], 1.0, [0, 0], t)
+        _add(buf, [i, 0], [0], 1.0, [0, 0], t)
     assert sorted(_ids(buf)) == _reference_float_trick_survivors(events, N)
 
 
 def test_terminal_survival_zero_is_plain_fifo():
     buf = _buf(n_exp=4, times=1, cycles=0)
     for i in range(4):
-        buf.add([i, 0], [0], 1.0, [0, 0], True)
+        _add(buf, [i, 0], [0], 1.0, [0, 0], True)
     buf.norm_fill()
     for i in range(4, 8):
-        buf.add([i, 0], [0], 1.0, [0, 0], False)
+        _add(buf, [i, 0], [0], 1.0, [0, 0], False)
     assert _ids(buf) == [4, 5, 6, 7]
 
 
@@ -141,13 +148,13 @@ def test_terminal_survival_zero_is_plain_fifo():
 def test_bad_transitions_are_refused_and_change_nothing(bad):
     buf = _buf(n_exp=3, times=2, dtype="float16")
     for i in range(3):
-        buf.add([i, 0], [0], 1.0, [0, 0], False)
+        _add(buf, [i, 0], [0], 1.0, [0, 0], False)
     buf.norm_fill()
     snap = (buf.data.clone(), buf.terminal.copy(), buf.ptr, buf.inserted)
     kw = dict(s=[1, 1], a=[0.5], r=1.0, s2=[1, 1], terminated=False)
     kw.update(bad)
     with pytest.raises(ValueError):
-        buf.add(**kw)
+        _add(buf, kw["s"], kw["a"], kw["r"], kw["s2"], kw["terminated"])
     assert torch.equal(buf.data, snap[0]) and (buf.terminal == snap[1]).all()
     assert (buf.ptr, buf.inserted) == snap[2:]
 
@@ -155,9 +162,9 @@ def test_bad_transitions_are_refused_and_change_nothing(bad):
 def test_state_dict_round_trip_and_sample_dtype():
     buf = _buf(n_exp=6, times=2, dtype="float16", cycles=2)
     for i in range(6):
-        buf.add([i, 1], [0.25], float(i), [i, 2], i == 2)
+        _add(buf, [i, 1], [0.25], float(i), [i, 2], i == 2)
     buf.norm_fill()
-    buf.add([7, 7], [0.5], 3.0, [7, 8], True)
+    _add(buf, [7, 7], [0.5], 3.0, [7, 8], True)
     other = _buf(n_exp=6, times=2, dtype="float16", cycles=2)
     other.load_state_dict(buf.state_dict())
     assert torch.equal(other.data, buf.data) and (other.terminal == buf.terminal).all()

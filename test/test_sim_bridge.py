@@ -159,7 +159,8 @@ class Harness:
 
         from symphony_ros.core.config import config_dir
         from symphony_ros.graph import NodeSpec
-        from symphony_ros.nodes import common
+        from symphony_ros import contract as ct
+        from symphony_ros.nodes.common import qos_profile as qos
         from symphony_ros.nodes.sim_bridge import SimBridgeNode
 
         self.rclpy, self.Float64MultiArray = rclpy, Float64MultiArray
@@ -169,13 +170,13 @@ class Harness:
         self.auto_command: np.ndarray | None = None
         self.sent = 0
         self.probe = rclpy.create_node("sim_bridge_probe", context=self.ctx)
-        self.probe.create_subscription(EnvStep, common.TOPIC_ENV_STEP, self._on_env_step, common.QOS_ENV_STEP)
-        self.probe.create_subscription(JointState, common.TOPIC_JOINT_STATES, self.joint_states.append,
-                                       common.QOS_SENSOR)
-        self.probe.create_subscription(Imu, common.TOPIC_IMU, self.imus.append, common.QOS_SENSOR)
-        self.probe.create_subscription(Clock, "/clock", self.clocks.append, common.QOS_RELIABLE)
-        self.cmd_pub = self.probe.create_publisher(Float64MultiArray, common.TOPIC_JOINT_COMMANDS,
-                                                   common.QOS_COMMAND)
+        self.probe.create_subscription(EnvStep, ct.ENV_STEP.name, self._on_env_step, qos(ct.ENV_STEP))
+        self.probe.create_subscription(JointState, ct.JOINT_STATES.name, self.joint_states.append,
+                                       qos(ct.JOINT_STATES))
+        self.probe.create_subscription(Imu, ct.IMU.name, self.imus.append, qos(ct.JOINT_STATES))
+        self.probe.create_subscription(Clock, "/clock", self.clocks.append, qos(ct.LEARNER_STATUS))
+        self.cmd_pub = self.probe.create_publisher(Float64MultiArray, ct.JOINT_COMMANDS.name,
+                                                   qos(ct.JOINT_COMMANDS))
         spec = NodeSpec("sim_bridge", "sim_bridge", params_file=config_dir() / "sim_bridge.yaml", parameters=params)
         self.node = SimBridgeNode(context=self.ctx, cli_args=spec.ros_args())
         self.executor = SingleThreadedExecutor(context=self.ctx)

@@ -312,7 +312,8 @@ def control_timing(r: _Robot) -> dict[str, Any]:
     return dict(env_step=interval_stats(r.env_t), joint_commands=interval_stats(r.cmd_t), dropped_steps=dropped,
                 missing_episodes=missing_eps, duplicate_env_steps=r.duplicates, unanswered_steps=unanswered,
                 response_latency_ms=_stats(np.asarray(lat, np.float64)),
-                transitions=r.transitions, transitions_missing=max(0, n_env_steps - r.transitions) if r.transitions else None)
+                transitions=r.transitions,
+                transitions_missing=max(0, n_env_steps - r.transitions) if r.transitions else None)
 
 
 def command_metrics(r: _Robot, limits) -> dict[str, Any]:

@@ -1,28 +1,33 @@
 """Learn from bags: their Transition messages into a replay buffer (bootstrap a robot from its earlier sessions), and
 re-run a checkpoint's actor on recorded observations to see how far the policy has moved.
 
-Hooks for the trainers:
+Hooks for the trainers (every recorded transition passes the storage rules, core/storage.py, and is stored by the
+same loop rules as a live one, :meth:`SymphonyAgent.observe`):
 
-* :func:`load_transitions_into` ``(agent_or_buffer, bags) -> int``: what a learner (headless or the learner node)
-  calls to pre-fill its Fading Replay Buffer; the buffer ends exploration on its own once ``n_exp`` are stored.
+* :func:`checked_transitions` ``(bags, rules, on_reject)``: the bags' transitions as validated records (what the
+  learner node's ``from_bag`` parameter preloads);
+* :func:`load_transitions_into` ``(agent, bags, learn=False) -> int``: pre-fill a SymphonyAgent's buffer (and, with
+  ``learn``, run the updates the loop rules owe, exactly as live training would);
 * :func:`bootstrap_trainer` ``(trainer, bags, updates=0) -> int``: the same for a
-  :class:`~symphony_ros.trainer.HeadlessTrainer`, with its step/learning bookkeeping, optionally followed by offline
-  updates; ``symphony-ros load-bag`` and ``symphony-ros train --headless --from-bag`` use it.
+  :class:`~symphony_ros.training.headless.HeadlessTrainer`, with its step/learning bookkeeping, optionally followed
+  by offline updates; ``symphony-ros load-bag`` and ``symphony-ros train --headless --from-bag`` use it.
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
+from ..core.storage import InvalidTransition, Transition
 from . import BagError
 from .reader import BagReader
 from .typestore import ENV_STEP, TRANSITION
 
 log = logging.getLogger(__name__)
+
 
 def _readers(bags, strict: bool = False) -> list[BagReader]:
     if isinstance(bags, (str, Path, BagReader)):
@@ -97,35 +102,55 @@ class LoadReport:
         return self.stored
 
 
-def load_transitions_into(target, bags, *, topics: Iterable[str] | None = None, robot: str | None = None,
-                          strict: bool = False, report: LoadReport | None = None) -> int:
-    """Add every Transition of ``bags`` to ``target`` (a SymphonyAgent, via its ``buffer``, or a
-    FadingReplayBuffer) with ``buffer.add(s, a, r, s', terminated)``, exactly as the learner stores live ones (raw
-    rewards; the buffer normalises after exploration). Returns the number stored. A transition whose sizes do not
-    match the buffer raises ValueError on the first one (a bag of another robot/env); a malformed one (NaN/Inf) is
-    skipped and counted in ``report``."""
-    buffer = getattr(target, "buffer", target)
-    if buffer is None or not hasattr(buffer, "add"):
-        raise ValueError("load_transitions_into needs a SymphonyAgent with a buffer or a FadingReplayBuffer")
+def checked_transitions(bags, rules, on_reject: Callable[[str], None] | None = None, *,
+                        topics: Iterable[str] | None = None, robot: str | None = None,
+                        strict: bool = False) -> Iterator[Transition]:
+    """The bags' transitions as records that passed ``rules`` (a :class:`StorageRules`). A transition whose sizes do
+    not match raises ValueError on the first one (a bag of another robot/env); any other broken rule (NaN, out of
+    bounds) is passed to ``on_reject(reason)`` and skipped."""
+    first = True
+    for t in iter_transitions(bags, topics=topics, robot=robot, strict=strict):
+        if first:
+            first = False
+            if t.observation.size != rules.obs_dim or t.action.size != rules.act_dim:
+                raise ValueError(f"the bag's transitions have obs_dim {t.observation.size}, act_dim {t.action.size}; "
+                                 f"this learner has obs_dim {rules.obs_dim}, act_dim {rules.act_dim} (a bag of "
+                                 "another environment, robot or prev_action_in_obs setting)")
+        try:
+            yield rules.check(t.observation, t.action, t.reward, t.next_observation, t.terminated,
+                              truncated=t.truncated, episode=t.episode, step=t.step, source=t.robot)
+        except InvalidTransition as exc:
+            if on_reject is not None:
+                on_reject(str(exc))
+
+
+def load_transitions_into(agent, bags, *, topics: Iterable[str] | None = None, robot: str | None = None,
+                          strict: bool = False, learn: bool = False, report: LoadReport | None = None) -> int:
+    """Store every valid Transition of ``bags`` in ``agent`` (a SymphonyAgent) by the loop rules, exactly as the
+    learner stores live ones (raw rewards; exploration ends after ``n_exp``). With ``learn`` the updates the rules owe
+    are run too (G per stored learning-phase transition). Returns the number stored; rejected ones are counted in
+    ``report``."""
+    if getattr(agent, "buffer", None) is None or not hasattr(agent, "observe"):
+        raise ValueError("load_transitions_into needs a SymphonyAgent with a buffer")
     rep = report if report is not None else LoadReport()
     readers = _readers(bags, strict)
     rep.bags += [str(r.path) for r in readers]
     rep.damage += [d for r in readers for d in r.damage]
-    first = True
-    for t in iter_transitions(readers, topics=topics, robot=robot):
-        if first:
-            first = False
-            if t.observation.size != buffer.obs_dim or t.action.size != buffer.act_dim:
-                raise ValueError(f"the bag's transitions have obs_dim {t.observation.size}, act_dim {t.action.size}; "
-                                 f"this buffer has obs_dim {buffer.obs_dim}, act_dim {buffer.act_dim} (a bag of "
-                                 "another environment, robot or prev_action_in_obs setting)")
+
+    def rejected(reason: str) -> None:
+        rep.rejected += 1
+        rep.reasons[reason] = rep.reasons.get(reason, 0) + 1
+
+    for t in checked_transitions(readers, agent.storage_rules, rejected, topics=topics, robot=robot):
         try:
-            buffer.add(t.observation, t.action, t.reward, t.next_observation, t.terminated)
-        except ValueError as exc:
-            rep.rejected += 1
-            rep.reasons[str(exc)] = rep.reasons.get(str(exc), 0) + 1
+            plan = agent.observe(t)
+        except InvalidTransition as exc:
+            rejected(str(exc))
             continue
         rep.stored += 1
+        if learn:
+            for _ in range(plan.updates):
+                agent.update()
     if rep.rejected:
         log.warning("skipped %d malformed transitions: %s", rep.rejected, rep.reasons)
     return rep.stored
@@ -140,21 +165,22 @@ def bag_dims(bags) -> tuple[int, int]:
 
 def bootstrap_trainer(trainer, bags, *, updates: int = 0, robot: str | None = None,
                       report: LoadReport | None = None) -> int:
-    """Pre-fill a HeadlessTrainer's buffer from ``bags`` and count them as experienced steps; end exploration if
-    they complete it (reward scale frozen over them); then ``updates`` offline gradient updates. Returns the
-    number of transitions stored. Call before ``trainer.run()`` (after a ``--resume`` load, if any)."""
+    """Pre-fill a HeadlessTrainer's buffer from ``bags`` (by the loop rules) and count them as experienced steps;
+    then ``updates`` offline gradient updates. Returns the number of transitions stored. Call before
+    ``trainer.run()`` (after a ``--resume`` load, if any)."""
     agent = trainer.agent
+    was_learning = agent.learning
     n = load_transitions_into(agent, bags, robot=robot, report=report)
     trainer.total_steps += n
-    if n and not agent.learning and agent.buffer.exploration_done:
-        scale = agent.start_learning()
+    if agent.learning and not was_learning:
         trainer.learning_start_step = trainer.total_steps
-        log.info("exploration completed from the bags: reward scale r_n = %.6g", scale)
+        log.info("exploration completed from the bags: reward scale r_n = %.6g", agent.buffer.reward_scale)
     if updates:
         if not agent.learning:
             if agent.buffer.length == 0:
                 raise BagError("no transitions to learn from")
-            scale = agent.start_learning()   # fewer than n_exp transitions: end exploration over what there is
+            # offline training on fewer than n_exp transitions: end the exploration phase over what there is
+            scale = agent.start_learning()
             trainer.learning_start_step = trainer.total_steps
             log.info("offline updates on %d transitions (fewer than n_exp): reward scale r_n = %.6g",
                      agent.buffer.length, scale)

@@ -11,20 +11,22 @@ import os
 import sys
 from pathlib import Path
 
-INTERFACES_PACKAGE = "symphony_ros_interfaces"
-OWN_TYPES = ("EnvStep", "Transition", "PolicyWeights", "LearnerStatus", "LearnerAck")
+from .. import contract
+
+INTERFACES_PACKAGE = contract.INTERFACES_PACKAGE
+OWN_TYPES = contract.OWN_MESSAGES
 DISTROS = ("kilted", "jazzy", "humble")
 
 # contract message types (full ROS 2 names, as rclpy's get_topic_names_and_types spells them)
-ENV_STEP = f"{INTERFACES_PACKAGE}/msg/EnvStep"
-TRANSITION = f"{INTERFACES_PACKAGE}/msg/Transition"
-POLICY_WEIGHTS = f"{INTERFACES_PACKAGE}/msg/PolicyWeights"
-LEARNER_STATUS = f"{INTERFACES_PACKAGE}/msg/LearnerStatus"
-LEARNER_ACK = f"{INTERFACES_PACKAGE}/msg/LearnerAck"
-FLOAT64_MULTI_ARRAY = "std_msgs/msg/Float64MultiArray"
-JOINT_STATE = "sensor_msgs/msg/JointState"
-IMU = "sensor_msgs/msg/Imu"
-CLOCK = "rosgraph_msgs/msg/Clock"
+ENV_STEP = contract.ENV_STEP.msgtype
+TRANSITION = contract.TRANSITIONS.msgtype
+POLICY_WEIGHTS = contract.POLICY_WEIGHTS.msgtype
+LEARNER_STATUS = contract.LEARNER_STATUS.msgtype
+LEARNER_ACK = contract.LEARNER_ACK.msgtype
+FLOAT64_MULTI_ARRAY = contract.JOINT_COMMANDS.msgtype
+JOINT_STATE = contract.JOINT_STATES.msgtype
+IMU = contract.IMU.msgtype
+CLOCK = contract.CLOCK.msgtype
 
 
 class TypestoreError(RuntimeError):

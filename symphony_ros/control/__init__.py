@@ -1,4 +1,6 @@
-"""Pure control logic of the actor (no rclpy): the safety layer, the observation watchdog, the policy-action →
-joint-command mapping and the execution gains (exploration, zero-policy window). The ROS node only calls these."""
-from .safety import (COMMAND_MODES, CommandMapping, SafetyLayer, Watchdog, execution_gains,  # noqa: F401
-                     limits_from_params)
+"""Pure control logic of the actor (no rclpy): the safety of a command (:mod:`.safety`), transition chaining
+(:mod:`.chain`), the lockstep handshake (:mod:`.lockstep`) and the actor's whole behaviour (:mod:`.actor_logic`).
+The ROS node only converts messages and calls these."""
+from .safety import COMMAND_MODES, CommandMapping, SafetyLayer, Watchdog, limits_from_params
+
+__all__ = ["COMMAND_MODES", "CommandMapping", "SafetyLayer", "Watchdog", "limits_from_params"]

@@ -9,7 +9,9 @@ units (whatever its controller takes: rad, N·m, or MuJoCo ctrl units); policy a
 * :class:`Watchdog`: "has a fresh observation arrived within ``timeout_s``?" on a monotonic clock (seconds).
 * :class:`CommandMapping`: policy action a → joint command, ``paper`` (a as is; MuJoCo's ctrlrange clamping on
   Humanoid ≙ :meth:`SafetyLayer.clamp`) or ``rescale`` (affine [−1, 1] → [lower, upper]).
-* :func:`execution_gains`: the (act, noise) gains of the actor head for one step (ALGORITHM.md §2.3, §2.10, §8.3).
+
+The gains of the actor head for a step (exploration, the simulation-only zero-policy window) are a loop rule:
+:meth:`symphony_ros.core.schedule.TrainingSchedule.execution_gains`.
 """
 from __future__ import annotations
 
@@ -171,21 +173,3 @@ class CommandMapping(ActionMapping):
         if mode not in COMMAND_MODES:
             raise ValueError(f"command_mode '{mode}' unknown; choose one of {', '.join(COMMAND_MODES)}")
         super().__init__(lower, upper, mode)
-
-
-def execution_gains(step: int, *, learning: bool, simulation: bool, deterministic: bool, episode_limit: int,
-                    zero_policy_window: int) -> tuple[float, float]:
-    """(act, noise) gains of ``a = a_max·tanh(act·σ⊙A + noise·ε)`` for the action taken at ``step`` (0 = the
-    observation right after reset), ALGORITHM.md §2.3/§2.10/§8.3:
-
-    * before learning (exploration with the untrained actor): (1, 1);
-    * learning, simulation only, ``step ≥ episode_limit − zero_policy_window``: (0, 1), pure bounded noise so the
-      robot falls and terminal transitions are collected (same threshold as the headless trainer). Never on
-      hardware: ``simulation`` must be false on a real robot;
-    * learning otherwise: (1, 0) if ``deterministic`` (noise-free execution for hardware) else (1, 1).
-    """
-    if not learning:
-        return 1.0, 1.0
-    if simulation and zero_policy_window > 0 and step >= episode_limit - zero_policy_window:
-        return 0.0, 1.0
-    return 1.0, 0.0 if deterministic else 1.0

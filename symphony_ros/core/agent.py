@@ -26,6 +26,8 @@ from .networks import Actor, CriticEnsemble, GradientDropout, sorted_weighted_ta
 from .optimizer import SymphonyAdam
 from .rank_weights import critic_target_weights
 from .replay_buffer import FadingReplayBuffer
+from .schedule import StepPlan, TrainingSchedule
+from .storage import StorageRules, Transition
 
 
 def _graphs_take_generators() -> bool:
@@ -93,6 +95,8 @@ class SymphonyAgent:
         if self._graph_mode and not _graphs_take_generators():
             torch.cuda.manual_seed(seed)   # the graph's fallback RNG is the device's default generator
         self.updates = 0
+        self.schedule = TrainingSchedule(cfg)
+        self.storage_rules = StorageRules.from_config(cfg, self.obs_dim, self.act_dim)
         self.buffer = FadingReplayBuffer(
             obs_dim, act_dim, cfg.n_exp, cfg.buffer_times, family=cfg.buffer_weight_family,
             power=cfg.buffer_weight_power, terminal_survival_cycles=cfg.terminal_survival_cycles,
@@ -109,7 +113,24 @@ class SymphonyAgent:
 
     @property
     def learning(self) -> bool:
+        """False during the exploration phase (no updates; the untrained actor explores with noise)."""
         return self.buffer is not None and self.buffer.filled
+
+    def observe(self, t: Transition) -> StepPlan:
+        """Store one validated transition by the loop rules (core/schedule.py) and say what is owed for it.
+
+        During exploration the transition is stored raw; the one that brings the buffer to ``n_exp`` ends the
+        exploration phase (:meth:`start_learning`). Once learning, the plan owes G updates (lockstep callers run
+        them with :meth:`update`; async callers follow :meth:`TrainingSchedule.updates_owed` instead).
+        :class:`~symphony_ros.core.storage.InvalidTransition` (float16 overflow) leaves everything unchanged."""
+        assert self.buffer is not None, "this agent was built without a buffer"
+        learning = self.learning
+        self.buffer.add(t)
+        started = False
+        if not learning and self.schedule.exploration_over(self.buffer.length):
+            self.start_learning()
+            started = True
+        return self.schedule.plan(started, learning)
 
     def start_learning(self) -> float:
         """End of exploration: freeze the reward scale and fill the buffer (§2.9.3). Returns r̄ₙ."""

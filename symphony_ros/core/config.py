@@ -67,7 +67,8 @@ class SymphonyConfig:
     a_max: float = _f(1.0, "action amplitude a_max in policy units", lo=0.0, lo_open=True, hi=1e6)
     # loss and targets (§2.4-2.5)
     gamma: float = _f(0.99, "discount γ", lo=0.0, hi=1.0, hi_open=True)
-    ema_alpha: float = _f(1 / ((1 + 5 ** 0.5) / 2), "α of the temporal-advantage EMA (1/φ)", lo=0.0, hi=1.0, hi_open=True)
+    ema_alpha: float = _f(1 / ((1 + 5 ** 0.5) / 2), "α of the temporal-advantage EMA (1/φ)", lo=0.0, hi=1.0,
+                          hi_open=True)
     ta_eps: float = _f(1e-6, "ε guarding |m| in TA = (Q' − m)/max(|m|, ε)", lo=0.0, lo_open=True, hi=1.0)
     target_weight_family: str = _f("tanh", "rank-weight family of the sorted target critic", choices=FAMILIES)
     target_weight_power: float = _f(math.e, "exponent p of the target weight family", lo=0.0, lo_open=True, hi=100.0)
@@ -81,7 +82,8 @@ class SymphonyConfig:
     weight_decay: float = _f(0.01, "decoupled weight decay λ on every parameter", lo=0.0, hi=1.0)
     tau: float = _f(0.005, "Polyak rate τ of the target critics", lo=0.0, lo_open=True, hi=1.0)
     # Fading Replay Buffer (§2.9)
-    n_exp: int = _f(10240, "N_exp: exploration steps with the untrained actor + noise, no updates", lo=1, hi=100_000_000)
+    n_exp: int = _f(10240, "N_exp: exploration steps with the untrained actor + noise, no updates", lo=1,
+                    hi=100_000_000)
     buffer_times: int = _f(50, "exploration data is copied this many times; capacity N = n_exp·times", lo=1, hi=100_000)
     buffer_weight_family: str = _f("tanh", "rank-weight family of replay sampling (age rank)", choices=FAMILIES)
     buffer_weight_power: float = _f(math.e, "exponent p of the replay weight family", lo=0.0, lo_open=True, hi=100.0)

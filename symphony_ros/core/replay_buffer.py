@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from .rank_weights import replay_sampling_weights
+from .storage import InvalidTransition, Transition
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16}
 
@@ -67,51 +68,41 @@ class FadingReplayBuffer:
         self._ptr = int(value)
         self._ptr_t.fill_(self._ptr)
 
-    @property
-    def exploration_done(self) -> bool:
-        """True once n_exp transitions are stored (the trainer then calls :meth:`norm_fill`)."""
-        return self.filled or self.length >= self.n_exp
-
     def nbytes(self) -> int:
         return self.data.numel() * self.data.element_size()
 
     # ------------------------------------------------------------------ insertion
-    def make_row(self, s: Any, a: Any, r: float, s2: Any, terminated: bool) -> torch.Tensor:
-        """Validate one transition and pack it as a storage row (CPU). Raises ValueError with the reason."""
-        s_t = torch.as_tensor(np.asarray(s, dtype=np.float32).reshape(-1))
-        a_t = torch.as_tensor(np.asarray(a, dtype=np.float32).reshape(-1))
-        s2_t = torch.as_tensor(np.asarray(s2, dtype=np.float32).reshape(-1))
-        if s_t.numel() != self.obs_dim or s2_t.numel() != self.obs_dim:
-            raise ValueError(f"observation size {s_t.numel()}/{s2_t.numel()} != obs_dim {self.obs_dim}")
-        if a_t.numel() != self.act_dim:
-            raise ValueError(f"action size {a_t.numel()} != act_dim {self.act_dim}")
-        r = float(r)
+    def pack(self, t: Transition) -> torch.Tensor:
+        """One validated :class:`~symphony_ros.core.storage.Transition` as a storage row (CPU): [s, a, r/r̄ₙ, s', g].
+        The storage rules (core/storage.py) already bound every value; the one thing left to refuse is a normalised
+        reward beyond what the storage dtype holds (float16)."""
         scale = self.reward_scale if self.filled else 1.0
-        g = 0.0 if terminated else self.gamma
-        row = torch.cat([s_t, a_t, torch.tensor([r / scale]), s2_t, torch.tensor([g])]).to(self.dtype)
-        if not bool(torch.isfinite(row).all()):
-            raise ValueError("transition holds NaN/Inf" + (" or values beyond float16 range" if
-                                                             self.dtype == torch.float16 else ""))
+        g = 0.0 if t.terminated else self.gamma
+        row = torch.cat([torch.from_numpy(t.obs), torch.from_numpy(t.action), torch.tensor([t.reward / scale]),
+                         torch.from_numpy(t.next_obs), torch.tensor([g])]).to(self.dtype)
+        if self.dtype == torch.float16 and not bool(torch.isfinite(row).all()):
+            raise InvalidTransition("reward / reward scale is beyond float16 range")
         return row
 
-    def add(self, s: Any, a: Any, r: float, s2: Any, terminated: bool) -> int:
-        """Store one transition (raw reward r); returns the slot written. Raises ValueError on bad input,
-        leaving the buffer unchanged."""
-        row = self.make_row(s, a, r, s2, terminated)
+    def add(self, t: Transition) -> int:
+        """Store one transition; returns the slot written. During exploration the first ``n_exp`` fill slots
+        0..n_exp-1; afterwards (once :meth:`norm_fill` ran) the oldest slot is overwritten, a terminal there being
+        skipped up to ``terminal_survival_cycles`` times. InvalidTransition leaves the buffer unchanged."""
+        row = self.pack(t)
         if not self.filled:
             if self.length >= self.n_exp:
-                self.norm_fill()
-            else:
-                slot = self.length
-                self._write(slot, row, bool(terminated))
-                self.length += 1
-                return slot
+                raise RuntimeError("the exploration block is full: norm_fill() must run before the next add "
+                                   "(SymphonyAgent.observe does this)")
+            slot = self.length
+            self._write(slot, row, t.terminated)
+            self.length += 1
+            return slot
         slot = self.ptr
         if self.terminal[slot] and (self.terminal_survival_cycles < 0 or
                                     self.skips[slot] < self.terminal_survival_cycles):
             self.skips[slot] += 1                   # keep the terminal: it becomes the second-newest rank
             slot = (slot + 1) % self.capacity
-        self._write(slot, row, bool(terminated))
+        self._write(slot, row, t.terminated)
         self.ptr = (slot + 1) % self.capacity
         return slot
 

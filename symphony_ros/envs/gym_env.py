@@ -1,8 +1,5 @@
-"""gymnasium environments for the headless trainer and the sim bridge: creation, action mapping, evaluation."""
+"""gymnasium environments for the headless trainer and the sim bridge: creation and the action mapping."""
 from __future__ import annotations
-
-from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -41,43 +38,3 @@ class ActionMapping:
         if self.mode == "paper":
             return np.asarray(a, dtype=np.float64)
         return np.clip(self.low + (np.asarray(a) + 1.0) * 0.5 * (self.high - self.low), self.low, self.high)
-
-
-def policy_input(obs: np.ndarray, prev_action: np.ndarray | None) -> np.ndarray:
-    """The actor's input: the observation, with the previous action prepended when configured (S2~)."""
-    obs = np.asarray(obs, dtype=np.float32).reshape(-1)
-    if prev_action is None:
-        return obs
-    return np.concatenate([np.asarray(prev_action, dtype=np.float32).reshape(-1), obs])
-
-
-@dataclass
-class EvalResult:
-    return_mean: float
-    return_std: float
-    episode_length_mean: float
-    episodes: int
-
-
-def evaluate(env, act_fn: Callable[[np.ndarray, np.ndarray | None], np.ndarray], mapping: ActionMapping,
-             episodes: int, *, prev_action: bool = False, seed: int | None = None) -> EvalResult:
-    """Run ``episodes`` noise-free episodes; ``act_fn(obs, prev_action)`` returns the policy action."""
-    returns, lengths = [], []
-    act_dim = env.action_space.shape[0]
-    for ep in range(episodes):
-        obs, _ = env.reset(seed=None if seed is None else seed + ep)
-        prev = np.zeros(act_dim, np.float32) if prev_action else None
-        total, n, done = 0.0, 0, False
-        while not done:
-            a = act_fn(obs, prev)
-            obs, r, terminated, truncated, _ = env.step(mapping(a))
-            total += float(r)
-            n += 1
-            done = terminated or truncated
-            if prev_action:
-                prev = a
-        returns.append(total)
-        lengths.append(n)
-    return EvalResult(float(np.mean(returns)) if returns else float("nan"),
-                      float(np.std(returns)) if returns else float("nan"),
-                      float(np.mean(lengths)) if lengths else float("nan"), episodes)

@@ -1,26 +1,12 @@
-"""What every symphony_ros node shares: QoS profiles, the topic contract, message <-> numpy conversion (the only
-place it happens), parameters declared from one schema with validation, and counted, rate-limited bad-input logs.
-
-Topic contract (relative names; a robot namespace prefixes the per-robot ones; the learner's shared topics are
-remapped to absolute names for namespaced actors by :mod:`symphony_ros.graph`):
-
-=================  ===================================  =========================  ===========================
-topic              type                                 direction                  QoS
-=================  ===================================  =========================  ===========================
-joint_states       sensor_msgs/JointState               bridge/driver -> task      sensor data (best effort)
-imu                sensor_msgs/Imu                      bridge/driver -> task      sensor data
-env_step           symphony_ros_interfaces/EnvStep      bridge/task node -> actor  reliable, depth 10
-joint_commands     std_msgs/Float64MultiArray           actor -> bridge/controller reliable, depth 10
-transitions        symphony_ros_interfaces/Transition   actor -> learner           reliable, depth 10000
-policy_weights     symphony_ros_interfaces/PolicyWeights learner -> actors         reliable + transient local, 1
-learner_status     symphony_ros_interfaces/LearnerStatus learner -> anyone (1 Hz)  reliable, depth 10
-learner_ack        symphony_ros_interfaces/LearnerAck   learner -> actors          reliable, depth 100
-/clock             rosgraph_msgs/Clock                  bridge (lockstep) -> all   reliable, depth 10
-=================  ===================================  =========================  ===========================
+"""What every symphony_ros node shares: rclpy QoS profiles built from the topic contract (:mod:`symphony_ros.contract`,
+the one place topics are defined), message field helpers, parameters declared from one schema with validation, counted
+and rate-limited bad-input logs, and the ``main()`` of every node.
 """
 from __future__ import annotations
 
+import array
 import dataclasses
+import functools
 import math
 import time
 from typing import Any, Callable, Iterable, Mapping
@@ -28,57 +14,35 @@ from typing import Any, Callable, Iterable, Mapping
 import numpy as np
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy,
-                       qos_profile_sensor_data)
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
                                 SetParametersResult)
 
-TOPIC_JOINT_STATES = "joint_states"
-TOPIC_IMU = "imu"
-TOPIC_ENV_STEP = "env_step"
-TOPIC_JOINT_COMMANDS = "joint_commands"
-TOPIC_TRANSITIONS = "transitions"
-TOPIC_POLICY_WEIGHTS = "policy_weights"
-TOPIC_LEARNER_STATUS = "learner_status"
-TOPIC_LEARNER_ACK = "learner_ack"
-SHARED_TOPICS = (TOPIC_TRANSITIONS, TOPIC_POLICY_WEIGHTS, TOPIC_LEARNER_STATUS, TOPIC_LEARNER_ACK)
-
-QOS_SENSOR = qos_profile_sensor_data
-QOS_RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
-QOS_COMMAND = QOS_RELIABLE
-QOS_ENV_STEP = QOS_RELIABLE
-QOS_TRANSITIONS = QoSProfile(depth=10000, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
-QOS_LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
-                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
-QOS_ACK = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
+from ..contract import QosSpec, Topic
 
 
-# ---------------------------------------------------------------------------------------------- conversion
-class BadMessage(ValueError):
-    """A message failed validation; the text is the one-line reason that gets logged and counted."""
+@functools.lru_cache(maxsize=None)
+def _profile(spec: QosSpec) -> QoSProfile:
+    return QoSProfile(depth=spec.depth, history=HistoryPolicy.KEEP_LAST,
+                      reliability=ReliabilityPolicy.RELIABLE if spec.reliable else ReliabilityPolicy.BEST_EFFORT,
+                      durability=DurabilityPolicy.TRANSIENT_LOCAL if spec.transient_local else
+                      DurabilityPolicy.VOLATILE)
 
 
-def to_vector(values: Any, size: int | None, what: str) -> np.ndarray:
-    """A finite float32 vector of the expected size, or BadMessage naming what is wrong."""
-    try:
-        v = np.asarray(values, dtype=np.float32).reshape(-1)
-    except (TypeError, ValueError):
-        raise BadMessage(f"{what} is not numeric") from None
-    if size is not None and v.size != size:
-        raise BadMessage(f"{what} has {v.size} values, expected {size}")
-    if not np.isfinite(v).all():
-        raise BadMessage(f"{what} holds NaN/Inf")
-    return v
+def qos_profile(what: Topic | QosSpec) -> QoSProfile:
+    """The rclpy QoS profile of a contract topic (or of a QoS spec)."""
+    return _profile(what.qos if isinstance(what, Topic) else what)
 
 
-def finite_scalar(value: Any, what: str) -> float:
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise BadMessage(f"{what} is not numeric") from None
-    if not math.isfinite(x):
-        raise BadMessage(f"{what} is NaN/Inf")
-    return x
+# ---------------------------------------------------------------------------------------------- message fields
+def f32_array(x: Any) -> array.array:
+    """A float32[] message field value (array.array('f')): fast, and accepted by Humble's generated setters too."""
+    return array.array("f", np.ascontiguousarray(x, dtype=np.float32).tobytes())
+
+
+def f64_array(x: Any) -> array.array:
+    """A float64[] message field value (array.array('d'))."""
+    return array.array("d", np.ascontiguousarray(x, dtype=np.float64).tobytes())
 
 
 def stamp_ns(header) -> int:

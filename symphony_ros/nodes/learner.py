@@ -1,8 +1,8 @@
 """LearnerNode: the Fading Replay Buffer and Symphony updates behind DDS (thin: conversion and wiring only; the
-learning logic is :class:`symphony_ros.learning.Learner`).
+learning logic is :class:`symphony_ros.learner.LearnerEngine`).
 
 Lifecycle:
-  configure   read parameters, build the Learner (allocates the buffer on ``device``), resume from the newest good
+  configure   read parameters, build the engine (allocates the buffer on ``device``), resume from the newest good
               checkpoint in ``checkpoint_dir`` (``resume``), create publishers, the transitions subscription and the
               status timer. Transitions that arrive while inactive are queued, never dropped.
   activate    start (or resume) the update worker: it publishes the current weights first (version 0 = untrained
@@ -11,8 +11,9 @@ Lifecycle:
   cleanup / shutdown / destroy
               drop the subscription, let the worker finish what is queued, write a final checkpoint, release all.
 
-Topics (names and QoS from :mod:`symphony_ros.nodes.common`):
-  transitions     (sub) Transition; malformed (wrong size, NaN/Inf) → counted as rejected, acknowledged stored=false
+Topics (names and QoS from :mod:`symphony_ros.contract`):
+  transitions     (sub) Transition; one that breaks the storage rules (core/storage.py) → counted as rejected,
+                  acknowledged stored=false
   policy_weights  (pub, latched) PolicyWeights every ``weights_every`` updates; version = update count
   learner_ack     (pub) LearnerAck per transition, in arrival order. Lockstep: after its G updates and after the
                   weights of those updates were published (K = G); async: as soon as it is stored
@@ -23,7 +24,6 @@ the topic still serves every other actor.
 """
 from __future__ import annotations
 
-import array
 import functools
 import sys
 import threading
@@ -33,17 +33,16 @@ from typing import Any, Callable, Optional
 import numpy as np
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.exceptions import ParameterUninitializedException
-from rclpy.parameter import Parameter
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-
+from rclpy.parameter import Parameter
 from symphony_ros_interfaces.msg import LearnerAck, LearnerStatus, PolicyWeights, Transition
 
+from .. import contract as C
 from ..core.checkpoint import CheckpointError, CheckpointManager
-from ..core.config import ConfigError, load_preset
-from ..learning import MODES, Learner, Experience
-from .common import (run_node, QOS_ACK, QOS_LATCHED, QOS_RELIABLE, QOS_TRANSITIONS, TOPIC_LEARNER_ACK, TOPIC_LEARNER_STATUS,
-                     TOPIC_POLICY_WEIGHTS, TOPIC_TRANSITIONS, BadInputCounter, BadMessage, ParamSpec,
-                     config_overrides_from_params, config_param_specs, declare_parameters, finite_scalar, to_vector)
+from ..core.config import ConfigError, SymphonyConfig, load_preset
+from ..learner import MODES, LearnerEngine
+from .common import (BadInputCounter, ParamSpec, config_overrides_from_params, config_param_specs,
+                     declare_parameters, f32_array, qos_profile, run_node)
 
 WeightsListener = Callable[[int, str, np.ndarray], None]
 
@@ -76,24 +75,21 @@ PARAM_SPECS: list[ParamSpec] = [
 ]
 
 
-def _float32_array(data: np.ndarray) -> array.array:
-    """float32 (P,) → array('f') without a per-element Python loop (what a float32[] message field takes fast)."""
-    return array.array("f", np.ascontiguousarray(data, dtype=np.float32).tobytes())
-
-
 class LearnerNode(LifecycleNode):
-    """Lifecycle node 'learner'. ``kwargs`` go to the base (``cli_args``, ``namespace``, ``context``,
-    ``parameter_overrides``, ...)."""
+    """Lifecycle node 'learner'. ``config``: a resolved :class:`SymphonyConfig` handed down by an in-process front-end
+    (the preset is then not resolved again); other ``kwargs`` go to the base (``cli_args``, ``namespace``,
+    ``context``, ``parameter_overrides``, ...). ``self.learner`` is the :class:`LearnerEngine` while configured."""
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, config: Optional[SymphonyConfig] = None, **kwargs: Any) -> None:
         super().__init__("learner", **kwargs)
+        self._given_config = config
         self._specs = PARAM_SPECS + config_param_specs()
         declare_parameters(self, self._specs)   # invalid values (range/choices) are refused with the reason
         self.declare_parameter("from_bag", Parameter.Type.STRING_ARRAY, ParameterDescriptor(
             description="rosbag2 bags whose transitions are stored at configure (after resume), before live ones: "
                         "bootstrap a robot from its earlier sessions; empty = none", read_only=True))
         self._bad = BadInputCounter(self.get_logger())
-        self.learner: Optional[Learner] = None
+        self.learner: Optional[LearnerEngine] = None
         self._manager: Optional[CheckpointManager] = None
         self._preset = ""
         self._obs_dim = self._act_dim = 0
@@ -116,22 +112,23 @@ class LearnerNode(LifecycleNode):
             if p["obs_dim"] <= 0 or p["act_dim"] <= 0:
                 raise ValueError(f"parameters 'obs_dim' ({p['obs_dim']}) and 'act_dim' ({p['act_dim']}) must be "
                                  f"set to the policy's sizes (> 0)")
-            cfg = load_preset(p["preset"], config_overrides_from_params(p))
+            cfg = self._given_config or load_preset(p["preset"], config_overrides_from_params(p))
             manager = CheckpointManager(p["checkpoint_dir"], keep=p["checkpoint_keep"]) if p["checkpoint_dir"] \
                 else None
             if manager is not None and not p["resume"] and manager.paths():
                 raise ValueError(f"checkpoint_dir {manager.directory} already holds checkpoints of another run and "
                                  f"resume is false: set resume:=true or choose an empty checkpoint_dir")
-            learner = Learner(p["obs_dim"], p["act_dim"], cfg, mode=p["mode"], device=p["device"], seed=p["seed"],
-                              weights_every=p["weights_every"], utd_target=p["utd_target"],
-                              max_steps=p["max_steps"], log=log)
+            learner = LearnerEngine(p["obs_dim"], p["act_dim"], cfg, mode=p["mode"], device=p["device"],
+                                    seed=p["seed"],
+                                    weights_every=p["weights_every"], utd_target=p["utd_target"],
+                                    max_steps=p["max_steps"], log=log)
             if manager is not None and p["resume"]:
                 if learner.load_latest(manager) is None:
                     log.info(f"no checkpoint in {manager.directory}: starting fresh")
             bags = [b for b in (self._string_array("from_bag") or []) if b]
             if bags:
-                from ..bags.from_bag import iter_transitions
-                n = learner.preload(iter_transitions(bags))
+                from ..bags.from_bag import checked_transitions
+                n = learner.preload(checked_transitions(bags, learner.rules, learner.preload_rejected))
                 log.info(f"stored {n} transitions from {len(bags)} bag(s) before live data "
                          f"({learner.rejected} rejected in total)")
         except (ValueError, ConfigError, CheckpointError, RuntimeError) as exc:   # also ConfigError, BagError
@@ -143,10 +140,11 @@ class LearnerNode(LifecycleNode):
         self.learner, self._manager = learner, manager
         self._preset, self._obs_dim, self._act_dim = cfg.preset, p["obs_dim"], p["act_dim"]
         self._done_handled = learner.done
-        self._weights_pub = self.create_publisher(PolicyWeights, TOPIC_POLICY_WEIGHTS, QOS_LATCHED)
-        self._ack_pub = self.create_publisher(LearnerAck, TOPIC_LEARNER_ACK, QOS_ACK)
-        self._status_pub = self.create_publisher(LearnerStatus, TOPIC_LEARNER_STATUS, QOS_RELIABLE)
-        self._sub = self.create_subscription(Transition, TOPIC_TRANSITIONS, self._on_transition, QOS_TRANSITIONS)
+        self._weights_pub = self.create_publisher(PolicyWeights, C.POLICY_WEIGHTS.name, qos_profile(C.POLICY_WEIGHTS))
+        self._ack_pub = self.create_publisher(LearnerAck, C.LEARNER_ACK.name, qos_profile(C.LEARNER_ACK))
+        self._status_pub = self.create_publisher(LearnerStatus, C.LEARNER_STATUS.name, qos_profile(C.LEARNER_STATUS))
+        self._sub = self.create_subscription(Transition, C.TRANSITIONS.name, self._on_transition,
+                                             qos_profile(C.TRANSITIONS))
         if p["status_rate_hz"] > 0:
             self._status_timer = self.create_timer(1.0 / p["status_rate_hz"], self._publish_status)
         buf = learner.agent.buffer
@@ -242,7 +240,7 @@ class LearnerNode(LifecycleNode):
             setattr(self, name, None)
 
     # ------------------------------------------------------------------ checkpoints
-    def _checkpoint(self, why: str, learner: Optional[Learner] = None) -> Optional[Path]:
+    def _checkpoint(self, why: str, learner: Optional[LearnerEngine] = None) -> Optional[Path]:
         learner = learner or self.learner
         if self._manager is None or learner is None:
             return None
@@ -303,7 +301,7 @@ class LearnerNode(LifecycleNode):
         msg.version = int(version)
         msg.preset = self._preset
         msg.layout = layout
-        msg.data = _float32_array(data)
+        msg.data = f32_array(data)
         pub.publish(msg)
 
     # ------------------------------------------------------------------ transitions and acks
@@ -311,19 +309,13 @@ class LearnerNode(LifecycleNode):
         learner = self.learner
         if learner is None:
             return
-        try:
-            exp = Experience(to_vector(msg.observation, self._obs_dim, "observation"),
-                             to_vector(msg.action, self._act_dim, "action"),
-                             finite_scalar(msg.reward, "reward"),
-                             to_vector(msg.next_observation, self._obs_dim, "next_observation"),
-                             bool(msg.terminated), msg.header)
-        except BadMessage as exc:
-            self._bad("transition", str(exc))
-            learner.reject(msg.header, str(exc))   # counted and acknowledged (stored=false) in order
-            return
-        learner.submit(exp)
+        reason = learner.offer(msg.observation, msg.action, msg.reward, msg.next_observation, msg.terminated,
+                               tag=msg.header, truncated=msg.truncated, episode=msg.episode, step=msg.step,
+                               source=msg.header.frame_id)
+        if reason is not None:
+            self._bad("transition", reason)   # counted and acknowledged (stored=false) in order
 
-    def _ack(self, learner: Learner, header: Any, stored: bool) -> None:
+    def _ack(self, learner: LearnerEngine, header: Any, stored: bool) -> None:
         pub = self._ack_pub
         if pub is None:
             return

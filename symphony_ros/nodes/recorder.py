@@ -3,13 +3,13 @@ bytes on the wire, through :class:`symphony_ros.bags.recorder.BagRecorder` (rosb
 clean stop on a full disk).
 
 Which topics
-    ``topics`` empty (default): every topic of the contract (:mod:`.common`: joint_states, imu, env_step,
-    joint_commands, transitions, policy_weights, learner_status, learner_ack) in any namespace, plus ``/clock``,
-    found by polling the graph every ``discovery_period_s``; ``all_topics``: every topic whose type the bag
+    ``topics`` empty (default): every topic of the contract (:mod:`symphony_ros.contract`: joint_states, imu,
+    env_step, joint_commands, transitions, policy_weights, learner_status, learner_ack) in any namespace, plus
+    ``/clock``, found by polling the graph every ``discovery_period_s``; ``all_topics``: every topic whose type the bag
     typestore knows (ROS 2 standard messages and ours) except ``exclude``; or an explicit ``topics`` list (relative
     names resolve in the node's namespace).
 QoS
-    Contract topics are subscribed with the contract's profiles (:mod:`.common`) with deep queues: sensor data best
+    Contract topics are subscribed with the contract's profiles with deep queues: sensor data best
     effort, policy_weights latched (the learner's last snapshot arrives even when the recorder joins late),
     everything else reliable. Other topics follow their publishers (best effort if any publisher is). The bag stores
     the QoS the publishers offer, so ``ros2 bag play`` and ``symphony-ros replay`` republish latched topics latched.
@@ -37,14 +37,11 @@ from rcl_interfaces.msg import ParameterDescriptor
 from ..bags import BagError, BagWriteError
 from ..bags.recorder import STORAGES, BagRecorder
 from ..bags.typestore import get_typestore
-from .common import (run_node, QOS_ACK, QOS_LATCHED, QOS_TRANSITIONS, TOPIC_ENV_STEP, TOPIC_IMU, TOPIC_JOINT_COMMANDS,
-                     TOPIC_JOINT_STATES, TOPIC_LEARNER_ACK, TOPIC_LEARNER_STATUS, TOPIC_POLICY_WEIGHTS,
-                     TOPIC_TRANSITIONS, ParamSpec, declare_parameters)
+from .. import contract as C
+from .common import ParamSpec, declare_parameters, qos_profile, run_node
 
 NODE_NAME = "recorder"
-CONTRACT_TOPICS = (TOPIC_JOINT_STATES, TOPIC_IMU, TOPIC_ENV_STEP, TOPIC_JOINT_COMMANDS, TOPIC_TRANSITIONS,
-                   TOPIC_POLICY_WEIGHTS, TOPIC_LEARNER_STATUS, TOPIC_LEARNER_ACK)
-CLOCK_TOPIC = "/clock"
+RECORD_DEPTH = 1000   # subscription depth for contract topics (the recorder must not drop what the graph sends)
 DEFAULT_EXCLUDE = ("/rosout", "/parameter_events")
 
 PARAM_SPECS = [
@@ -91,22 +88,25 @@ def _basename(topic: str) -> str:
     return topic.rstrip("/").rsplit("/", 1)[-1]
 
 
+def contract_topic(topic: str) -> C.Topic | None:
+    """The contract topic a graph topic name is (any namespace; /clock by its absolute name), or None."""
+    if topic == C.CLOCK.name:
+        return C.CLOCK
+    t = C.topic_by_basename(topic)
+    return t if t is not None and t.scope != "global" else None
+
+
 def subscription_qos(topic: str, offered: list[Any]) -> QoSProfile:
-    """The QoS the recorder subscribes ``topic`` with: the contract's profile (deep queue) for contract topics, else
-    one compatible with every publisher in ``offered`` (rclpy QoSProfiles)."""
-    base = _basename(topic)
-    if base in (TOPIC_JOINT_STATES, TOPIC_IMU):
-        return QoSProfile(depth=1000, reliability=ReliabilityPolicy.BEST_EFFORT, history=HistoryPolicy.KEEP_LAST)
-    if base == TOPIC_POLICY_WEIGHTS:
-        return QOS_LATCHED
-    if base == TOPIC_TRANSITIONS:
-        return QOS_TRANSITIONS
-    if base in (TOPIC_ENV_STEP, TOPIC_JOINT_COMMANDS, TOPIC_LEARNER_STATUS, TOPIC_LEARNER_ACK) or topic == CLOCK_TOPIC:
-        return QoSProfile(depth=max(1000, QOS_ACK.depth), reliability=ReliabilityPolicy.RELIABLE,
-                          history=HistoryPolicy.KEEP_LAST)
+    """The QoS the recorder subscribes ``topic`` with: the contract's reliability and durability with a deep queue
+    for contract topics, else one compatible with every publisher in ``offered`` (rclpy QoSProfiles)."""
+    known = contract_topic(topic)
+    if known is not None:
+        q = known.qos
+        return qos_profile(q if q.transient_local or q.depth >= RECORD_DEPTH else
+                           C.QosSpec("record", reliable=q.reliable, depth=RECORD_DEPTH))
     best_effort = any(q.reliability == ReliabilityPolicy.BEST_EFFORT for q in offered)
     latched = bool(offered) and all(q.durability == DurabilityPolicy.TRANSIENT_LOCAL for q in offered)
-    return QoSProfile(depth=1000,
+    return QoSProfile(depth=RECORD_DEPTH,
                       reliability=ReliabilityPolicy.BEST_EFFORT if best_effort else ReliabilityPolicy.RELIABLE,
                       durability=DurabilityPolicy.TRANSIENT_LOCAL if latched else DurabilityPolicy.VOLATILE,
                       history=HistoryPolicy.KEEP_LAST)
@@ -206,7 +206,7 @@ class RecorderNode(Node):
             return topic in self.explicit
         if self.all_topics:
             return True
-        return topic == CLOCK_TOPIC or _basename(topic) in CONTRACT_TOPICS
+        return contract_topic(topic) is not None
 
     # ------------------------------------------------------------------ discovery
     def discover(self) -> None:

@@ -33,7 +33,6 @@ episode index).
 """
 from __future__ import annotations
 
-import array
 import sys
 import time
 
@@ -49,13 +48,12 @@ from symphony_ros_interfaces.msg import EnvStep
 
 from ..envs.bridge import MujocoBridge, StepResult
 from ..envs.gym_env import ACTION_MODES
-from .common import (run_node, QOS_COMMAND, QOS_ENV_STEP, QOS_RELIABLE, QOS_SENSOR, TOPIC_ENV_STEP, TOPIC_IMU,
-                     TOPIC_JOINT_COMMANDS, TOPIC_JOINT_STATES, BadInputCounter, ParamSpec, declare_parameters,
-                     set_stamp)
+from .. import contract as C
+from .common import BadInputCounter, ParamSpec, declare_parameters, f32_array, f64_array, qos_profile, run_node, \
+    set_stamp
 
 NODE_NAME = "sim_bridge"
 MODES = ("lockstep", "realtime")
-TOPIC_CLOCK = "/clock"
 REPUBLISH_CHECK_S = 0.1   # how often lockstep checks whether the current env_step is due for re-publishing
 
 PARAM_SPECS = [
@@ -77,16 +75,6 @@ PARAM_SPECS = [
               "(0 = never)", lo=0.0, hi=3600.0),
     ParamSpec("frame_id", "base_link", "frame_id of the imu message (the torso frame)"),
 ]
-
-
-def f32_array(x: np.ndarray) -> array.array:
-    """A float32[] message field value (array.array('f')): fast, and accepted by Humble's generated setters too."""
-    return array.array("f", np.ascontiguousarray(x, dtype=np.float32).tobytes())
-
-
-def f64_array(x: np.ndarray) -> array.array:
-    """A float64[] message field value (array.array('d'))."""
-    return array.array("d", np.ascontiguousarray(x, dtype=np.float64).tobytes())
 
 
 class SimBridgeNode(Node):
@@ -141,11 +129,13 @@ class SimBridgeNode(Node):
         self._timed_out = False
         self.last_command = self.bridge.zero_command   # the command (policy units) applied by the last step
 
-        self._js_pub = self.create_publisher(JointState, TOPIC_JOINT_STATES, QOS_SENSOR)
-        self._imu_pub = self.create_publisher(Imu, TOPIC_IMU, QOS_SENSOR)
-        self._env_pub = self.create_publisher(EnvStep, TOPIC_ENV_STEP, QOS_ENV_STEP)
-        self._clock_pub = self.create_publisher(ClockMsg, TOPIC_CLOCK, QOS_RELIABLE) if self.lockstep else None
-        self.create_subscription(Float64MultiArray, TOPIC_JOINT_COMMANDS, self._on_command, QOS_COMMAND)
+        self._js_pub = self.create_publisher(JointState, C.JOINT_STATES.name, qos_profile(C.JOINT_STATES))
+        self._imu_pub = self.create_publisher(Imu, C.IMU.name, qos_profile(C.IMU))
+        self._env_pub = self.create_publisher(EnvStep, C.ENV_STEP.name, qos_profile(C.ENV_STEP))
+        self._clock_pub = self.create_publisher(ClockMsg, C.CLOCK.name, qos_profile(C.CLOCK)) \
+            if self.lockstep else None
+        self.create_subscription(Float64MultiArray, C.JOINT_COMMANDS.name, self._on_command,
+                                 qos_profile(C.JOINT_COMMANDS))
         self.create_service(Trigger, "~/reset", self._on_reset)
         if self.lockstep:
             self.create_timer(REPUBLISH_CHECK_S, self._on_republish_check, clock=self._steady)

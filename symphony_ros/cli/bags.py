@@ -1,46 +1,18 @@
-"""``symphony-ros`` bag subcommands: record, replay, analyze, rerun, load-bag, info, repair.
-
-Wiring (in ``symphony_ros/cli.py``)::
-
-    from .bags.cli import add_subcommands, add_train_options, apply_from_bag
-    add_subcommands(sub)            # after the other sub.add_parser(...) calls
-    add_train_options(t)            # on the `train` parser: --from-bag BAG (repeatable), --from-bag-updates N
-    # in cmd_train, headless branch, right after HeadlessTrainer(...) is built:
-    apply_from_bag(trainer, args)   # no-op without --from-bag
+"""``symphony-ros`` bag subcommands: record, replay, analyze, rerun, info, repair (training from bags is in
+:mod:`.train`: ``load-bag`` and ``train --from-bag``).
 
 Exit codes: 0 ok; 2 a bag/checkpoint/argument error (one line on stderr); 3 ``analyze``/``info``/``rerun`` on a
 damaged bag: the error is printed and the readable part was still analysed (report written).
 """
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from pathlib import Path
 
-from . import BagError
+from ..bags import BagError
+from ..graph import ros_value as _ros_value
+from .common import EXIT_DAMAGED, damage as _damage, err as _err
 
-EXIT_DAMAGED = 3
-
-
-def _err(text: str) -> None:
-    print(f"symphony-ros: error: {text}", file=sys.stderr)
-
-
-def _damage(lines: list[str]) -> None:
-    for d in lines:
-        _err(f"damaged bag: {d}")
-
-
-# ---------------------------------------------------------------------------------------------- record
-def _ros_value(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (list, tuple)):
-        return "[" + ",".join(f"'{x}'" for x in v) + "]"
-    if isinstance(v, str):
-        return v if v else "''"
-    return repr(v)
 
 
 def record_argv(args) -> list[str]:
@@ -76,7 +48,8 @@ def cmd_record(args) -> int:
 
 # ---------------------------------------------------------------------------------------------- replay
 def cmd_replay(args) -> int:
-    from .replay import ReplayOptions, replay
+    from ..bags.replay import ReplayOptions
+    from ..nodes.replay import replay
     remap = {}
     for r in args.remap or []:
         a, sep, b = r.partition(":=")
@@ -115,7 +88,7 @@ def _parse_limits(args):
 
 
 def cmd_analyze(args) -> int:
-    from .analysis import write_report
+    from ..bags.analysis import write_report
     bags = [args.bag] + ([args.bag2] if args.bag2 else [])
     try:
         out = write_report(bags, args.out, limits=_parse_limits(args))
@@ -142,7 +115,7 @@ def cmd_analyze(args) -> int:
 # ---------------------------------------------------------------------------------------------- rerun
 def cmd_rerun(args) -> int:
     from ..core.checkpoint import CheckpointError
-    from .from_bag import rerun
+    from ..bags.from_bag import rerun
     try:
         res = rerun(args.bags, args.checkpoint, robot=args.robot, device=args.device)
     except (BagError, CheckpointError, ValueError) as exc:
@@ -157,63 +130,9 @@ def cmd_rerun(args) -> int:
     return EXIT_DAMAGED if res.damage else 0
 
 
-# ---------------------------------------------------------------------------------------------- train from bags
-def cmd_train_from_bag(args) -> int:
-    """``load-bag``: a headless trainer's buffer filled from bags, optional offline updates, a checkpoint, then
-    (``--max-steps`` beyond the bags' transitions) online training in the gymnasium env."""
-    from ..core.checkpoint import CheckpointError
-    from ..core.config import ConfigError, load_preset, parse_overrides
-    from ..trainer import HeadlessTrainer
-    from .from_bag import LoadReport, bootstrap_trainer
-    try:
-        cfg = load_preset(args.preset, parse_overrides(args.overrides))
-        trainer = HeadlessTrainer(args.env, cfg, args.out, max_steps=args.max_steps, device=args.device,
-                                  seed=args.seed, resume=args.resume, progress=not args.no_progress)
-        rep = LoadReport()
-        n = bootstrap_trainer(trainer, args.bags, updates=args.updates, report=rep)
-    except (BagError, ConfigError, CheckpointError, ValueError) as exc:
-        _err(str(exc))
-        return 2
-    _damage(rep.damage)
-    print(f"loaded {n} transitions from {len(rep.bags)} bag(s) ({rep.rejected} rejected); buffer "
-          f"{trainer.agent.buffer.length}/{trainer.agent.buffer.capacity}, learning {trainer.agent.learning}, "
-          f"updates {trainer.agent.updates}")
-    if trainer.total_steps < trainer.max_steps:
-        res = trainer.run()
-        print(f"steps {res.total_steps}  updates {res.updates}  checkpoint {res.checkpoint}")
-        return 130 if res.interrupted else 0
-    path = trainer.save()
-    print(f"checkpoint {path} (continue online with `symphony-ros train --headless --env {args.env} --out "
-          f"{args.out} --resume`)")
-    return 0
-
-
-def add_train_options(train_parser: argparse.ArgumentParser) -> None:
-    """``--from-bag`` options for the ``train`` subcommand (headless)."""
-    train_parser.add_argument("--from-bag", action="append", default=[], metavar="BAG",
-                              help="pre-fill the replay buffer with the transitions of a bag recorded "
-                                   "earlier (repeatable); they count as experienced steps")
-    train_parser.add_argument("--from-bag-updates", type=int, default=0, metavar="N",
-                              help="(headless) N offline gradient updates on the bag transitions before acting")
-
-
-def apply_from_bag(trainer, args) -> int:
-    """Call in ``cmd_train`` after building the HeadlessTrainer (after --resume loaded): loads ``--from-bag``
-    bags into its buffer. Returns the number of transitions loaded (0 without the option)."""
-    bags = getattr(args, "from_bag", None)
-    if not bags:
-        return 0
-    from .from_bag import LoadReport, bootstrap_trainer
-    rep = LoadReport()
-    n = bootstrap_trainer(trainer, bags, updates=getattr(args, "from_bag_updates", 0), report=rep)
-    _damage(rep.damage)
-    print(f"loaded {n} transitions from {len(bags)} bag(s) into the replay buffer ({rep.rejected} rejected)")
-    return n
-
-
 # ---------------------------------------------------------------------------------------------- info / repair
 def cmd_info(args) -> int:
-    from .reader import BagReader
+    from ..bags.reader import BagReader
     try:
         r = BagReader(args.bag)
     except BagError as exc:
@@ -224,7 +143,7 @@ def cmd_info(args) -> int:
 
 
 def cmd_repair(args) -> int:
-    from .reader import repair
+    from ..bags.reader import repair
     try:
         rep = repair(args.bag, keep_original=args.keep_original)
     except BagError as exc:
@@ -237,16 +156,8 @@ def cmd_repair(args) -> int:
 
 
 # ---------------------------------------------------------------------------------------------- parser
-def _config_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", default="s3", help="s3 (default), se, s2, ed, s2_tilde, or a YAML file")
-    p.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE", default=[],
-                   help="override one config field (repeatable)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1")
-    p.add_argument("--seed", type=int, default=0)
-
-
 def add_subcommands(sub) -> None:
-    """Add record, replay, analyze, rerun, load-bag, info and repair to an argparse subparsers object."""
+    """Add record, replay, analyze, rerun, info and repair to an argparse subparsers object."""
     p = sub.add_parser("record", help="record the graph's topics to a rosbag2 bag (MCAP or sqlite3) until Ctrl-C")
     p.add_argument("-o", "--output", default="", help="bag directory (default ./bags/symphony_<date>_<time>)")
     p.add_argument("--storage", default="mcap", choices=("mcap", "sqlite3"))
@@ -294,19 +205,6 @@ def add_subcommands(sub) -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", help="also write the numbers as JSON to this file")
     p.set_defaults(func=cmd_rerun)
-
-    p = sub.add_parser("load-bag", help="train from bags: load their transitions into a (headless) learner's "
-                                        "buffer, optional offline updates, then continue training")
-    p.add_argument("bags", nargs="+")
-    _config_args(p)
-    p.add_argument("--env", default="Humanoid-v5", help="gymnasium env the bags were recorded on")
-    p.add_argument("--out", required=True, help="output directory (checkpoints, CSV, PNG), as for train")
-    p.add_argument("--updates", type=int, default=0, help="offline gradient updates after loading")
-    p.add_argument("--max-steps", type=int, default=0,
-                   help="continue online until this many steps (the bags' transitions count); 0 = offline only")
-    p.add_argument("--resume", action="store_true", help="start from the newest checkpoint in --out")
-    p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(func=cmd_train_from_bag)
 
     p = sub.add_parser("info", help="topics, counts, duration and damage of a bag (like ros2 bag info)")
     p.add_argument("bag")

@@ -1,0 +1,453 @@
+"""ActorLogic: everything the actor decides, without ROS. The ActorNode converts messages into calls of this class
+and publishes what it asks for; tests and other front-ends can drive it directly.
+
+Per env step (:meth:`ActorLogic.on_env_step`): validate the observation (the storage rules' observation check: a
+learner would refuse what the actor would act on otherwise), close the transition of the previous step
+(:mod:`.chain`), hold the step while the lockstep gate waits for the learner (:mod:`.lockstep`), and act: the policy's
+forward pass (:class:`symphony_ros.core.policy.ActorPolicy`), the gains of the loop rules
+(:meth:`TrainingSchedule.execution_gains`: the zero-policy window exists in simulation only), then the command through
+the safety layer (:mod:`.safety`). Anything untrustworthy (bad input, no policy, a non-finite action, a silent learner,
+the watchdog) is answered with the safe command, and breaks the chain.
+
+Weights (:meth:`on_weights`) come from one learner identity at a time: versions compare within one ``learner_id``; a
+new identity is accepted and logged (a restarted or resumed learner counts from its own checkpoint).
+"""
+from __future__ import annotations
+
+import collections
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+
+from ..core.config import SymphonyConfig
+from ..core.policy import ActorPolicy, actor_from_layout
+from ..core.schedule import TrainingSchedule
+from ..core.storage import InvalidTransition, StorageRules, Transition
+from .chain import EnvStepInput, TransitionChain
+from .lockstep import LockstepGate
+from .safety import CommandMapping, SafetyLayer, Watchdog, limits_from_params
+
+HOLD_WARN_S = 5.0           # warn (rate-limited) when a held env_step has waited this long for its learner_ack
+MODES = ("lockstep", "async")
+
+
+@dataclass
+class ActorSettings:
+    """The actor's parameters (see config/actor.yaml for each one's meaning)."""
+    mode: str = "async"
+    simulation: bool = False
+    robot_id: str = "robot"
+    seed: int = 0
+    device: str = "cpu"
+    joint_lower: Optional[list[float]] = None
+    joint_upper: Optional[list[float]] = None
+    safe_command: Optional[list[float]] = None
+    command_mode: str = "paper"
+    obs_timeout_s: float = 0.5
+    learner_timeout_s: float = 3.0
+    deterministic: bool = False
+
+
+@dataclass
+class Outputs:
+    """What the logic asks its host to do. ``command(values)`` publishes one joint command (n,) float64;
+    ``transition(t, stamp_ns)`` publishes one Transition (False if refused); ``command_listeners()`` is the number
+    of matched command subscribers (lockstep waits for the bridge before answering); ``bad(kind, reason)`` counts
+    and logs (rate-limited) a rejected input; ``info``/``warning``/``error`` log one line."""
+    command: Callable[[np.ndarray], None]
+    transition: Callable[[Transition, int], bool]
+    command_listeners: Callable[[], int]
+    bad: Callable[[str, str], None]
+    info: Callable[[str], None]
+    warning: Callable[[str], None]
+    error: Callable[[str], None]
+
+
+@dataclass
+class ActorCounters:
+    """Counters (ints): steps_acted (policy actions commanded), transitions_sent, transitions_failed, commands_sent
+    (safe ones included), safe_commands_sent, bad_env_steps, bad_weights, weights_ignored (not newer),
+    learner_changes (new learner identities accepted), watchdog_trips (rising edges), watchdog_ticks (watchdog
+    periods while active), bad_actions (non-finite network output), duplicates_ignored, held_steps, acks_matched,
+    acks_ignored, inactive_ignored (env steps while not active)."""
+    steps_acted: int = 0
+    transitions_sent: int = 0
+    transitions_failed: int = 0
+    commands_sent: int = 0
+    safe_commands_sent: int = 0
+    bad_env_steps: int = 0
+    bad_weights: int = 0
+    weights_ignored: int = 0
+    learner_changes: int = 0
+    watchdog_trips: int = 0
+    watchdog_ticks: int = 0
+    bad_actions: int = 0
+    duplicates_ignored: int = 0
+    held_steps: int = 0
+    acks_matched: int = 0
+    acks_ignored: int = 0
+    inactive_ignored: int = 0
+    latencies_ms: collections.deque = field(default_factory=lambda: collections.deque(maxlen=1000))
+
+    def as_dict(self) -> dict[str, int]:
+        return {k: int(v) for k, v in self.__dict__.items() if isinstance(v, int)}
+
+
+class ActorLogic:
+    """The actor of one robot. Lifecycle: :meth:`configure` (config + settings [+ a policy]) → :meth:`activate` ⇄
+    :meth:`deactivate` → :meth:`release`. All methods are called with the host's lock held (one at a time)."""
+
+    def __init__(self, out: Outputs) -> None:
+        self.out = out
+        self.n = ActorCounters()
+        self.settings = ActorSettings()
+        self.release()
+
+    # ------------------------------------------------------------------------------------------ state
+    def release(self) -> None:
+        """Forget policy, limits and episode state (unconfigured)."""
+        self.config: Optional[SymphonyConfig] = None
+        self.schedule: Optional[TrainingSchedule] = None
+        self.policy: Optional[ActorPolicy] = None
+        self.safety: Optional[SafetyLayer] = None
+        self.mapping: Optional[CommandMapping] = None
+        self.watchdog: Optional[Watchdog] = None
+        self.weights_version = -1        # version of the weights acted with (-1 = none)
+        self.seen_version = -1           # newest version received from the current learner (bad payloads too)
+        self.learner_id: Optional[str] = None
+        self.learner_seen_at: Optional[float] = None
+        self.learner_dead = False
+        self.active = False
+        self._stamp_ns = 0               # transition stamps: wall-clock ns, strictly increasing for this life
+        self.reset_episode()
+
+    def reset_episode(self) -> None:
+        self.chain = TransitionChain(bool(self.config and self.config.prev_action_in_obs),
+                                     self.policy.act_dim if self.policy else None)
+        self.gate = LockstepGate()
+        self.last_key: Optional[tuple[int, int]] = None   # (episode, step) last answered/held/consumed
+        self.tripped = False
+
+    @property
+    def lockstep(self) -> bool:
+        return self.settings.mode == "lockstep"
+
+    @property
+    def obs_size(self) -> Optional[int]:
+        """Raw observation size an env_step must have (None until the policy is known)."""
+        if self.policy is None or self.config is None:
+            return None
+        return self.policy.obs_dim - (self.policy.act_dim if self.config.prev_action_in_obs else 0)
+
+    def rules(self) -> StorageRules:
+        """The storage rules for this actor's observations (sizes known once the policy is)."""
+        assert self.config is not None
+        p = self.policy
+        return StorageRules.from_config(self.config, p.obs_dim if p else 0, p.act_dim if p else 0)
+
+    # ------------------------------------------------------------------------------------------ lifecycle
+    def configure(self, config: SymphonyConfig, settings: ActorSettings, policy: Optional[ActorPolicy] = None
+                  ) -> None:
+        """Take the config and settings (and a policy loaded from a file, if any). ValueError if inconsistent."""
+        if settings.mode not in MODES:
+            raise ValueError(f"mode '{settings.mode}' is not one of {', '.join(MODES)}")
+        self.release()
+        self.settings = settings
+        self.config = config
+        self.schedule = TrainingSchedule(config)
+        self.watchdog = Watchdog(float(settings.obs_timeout_s))
+        if settings.mode == "lockstep" and not settings.simulation:
+            self.out.warning("mode 'lockstep' with simulation: false: a real robot should run 'async' (a held step "
+                             "keeps the last command until the learner answers)")
+        self._setup_safety(policy.act_dim if policy else None)
+        if policy is not None:
+            self._set_policy(policy)
+            self.weights_version = self.seen_version = policy.version
+
+    def _setup_safety(self, act_dim: Optional[int]) -> None:
+        """Build the safety layer and mapping once the joint count is known (ValueError if inconsistent)."""
+        s = self.settings
+        safety, defaulted = limits_from_params(s.joint_lower, s.joint_upper, s.safe_command, act_dim)
+        if safety is None:
+            return
+        mapping = CommandMapping(safety.lower, safety.upper, s.command_mode)
+        if defaulted and self.safety is None:
+            text = (f"joint_lower/joint_upper not set: commands are clamped to [-1, 1] policy units for "
+                    f"{safety.size} joints. A REAL ROBOT MUST SET ITS JOINT LIMITS (and keep simulation: false)")
+            (self.out.info if s.simulation else self.out.warning)(text)
+        self.safety, self.mapping = safety, mapping
+
+    def _set_policy(self, policy: ActorPolicy) -> None:
+        policy.reseed(int(self.settings.seed))
+        self.policy = policy
+        self.chain.act_dim = policy.act_dim
+
+    def activate(self, now: float) -> None:
+        self.reset_episode()
+        self.active = True
+        assert self.watchdog is not None
+        self.watchdog.feed(now)   # grace of one timeout from activation
+        if self.safety is None:
+            (self.out.info if self.settings.simulation else self.out.warning)(
+                "active without a known joint count: nothing can be commanded until policy_weights arrive "
+                "(or set joint_lower/joint_upper)")
+        self.out.info(f"active ({self.settings.mode}, simulation={self.settings.simulation})")
+
+    def deactivate(self, why: str) -> None:
+        """Publish the safe command once (if active) and stop acting."""
+        if self.active:
+            self.send_safe(why)
+        self.active = False
+        self.reset_episode()
+
+    # ------------------------------------------------------------------------------------------ commands
+    def publish(self, cmd: np.ndarray, *, safe: bool) -> None:
+        assert self.safety is not None
+        if not self.safety.check(cmd):   # cannot happen after clamp(); last line of defence, never raise here
+            self.out.error(f"unsafe command {cmd!r} reached the publisher: sending the safe command")
+            cmd, safe = self.safety.safe(), True
+        self.out.command(cmd)
+        self.n.commands_sent += 1
+        if safe:
+            self.n.safe_commands_sent += 1
+
+    def send_safe(self, why: str) -> bool:
+        """Publish the safe command; breaks the transition chain. False if the joint count is still unknown."""
+        self.chain.cut()
+        if self.safety is None:
+            self.out.bad("safe_command", f"cannot send the safe command ({why}): joint count unknown until "
+                         "policy_weights arrive or joint_lower/joint_upper are set")
+            return False
+        self.publish(self.safety.safe(), safe=True)
+        return True
+
+    def _answer_safe(self, key: tuple[int, int], why: str) -> None:
+        self.last_key = key if self.send_safe(why) else None
+
+    def _next_stamp_ns(self) -> int:
+        self._stamp_ns = max(time.time_ns(), self._stamp_ns + 1)
+        return self._stamp_ns
+
+    def _send_transition(self, t: Transition) -> None:
+        stamp = self._next_stamp_ns()
+        try:
+            ok = self.out.transition(t, stamp)
+        except Exception as exc:   # e.g. RCLError when DDS refuses: never leave the callback
+            ok = False
+            self.out.bad("transition", f"publish refused ({exc}); the learner will not get this transition")
+        if not ok:
+            self.n.transitions_failed += 1
+            return
+        self.n.transitions_sent += 1
+        if self.lockstep and self.learner_seen_at is not None:
+            self.gate.sent(self.settings.robot_id, stamp)
+
+    # ------------------------------------------------------------------------------------------ env steps
+    def on_env_step(self, episode: int, step: int, observation: Any, reward: Any, terminated: bool,
+                    truncated: bool, now: float, t_rx: float = 0.0) -> None:
+        if not self.active:
+            self.n.inactive_ignored += 1
+            return
+        key = (int(episode), int(step))
+        if key == self.last_key:
+            self.n.duplicates_ignored += 1
+            return
+        try:
+            rules = self.rules()
+            obs = rules.check_observation(observation, "env_step observation", size=self.obs_size)
+            r = rules.check_reward(reward)
+        except InvalidTransition as exc:
+            self.n.bad_env_steps += 1
+            self.out.bad("env_step", f"episode {key[0]} step {key[1]}: {exc}")
+            self._answer_safe(key, "bad env_step")
+            return
+        s = EnvStepInput(key[0], key[1], obs, r, bool(terminated), bool(truncated), t_rx=t_rx)
+        self.watchdog.feed(now)
+        if self.policy is not None:
+            s.x = self.chain.policy_input(s)
+        t = self.chain.close(s, source=self.settings.robot_id)
+        if t is not None:
+            self._send_transition(t)
+        if s.final:
+            self.chain.cut()            # the bridge resets and sends step 0 of the next episode: act on that
+            self.last_key = key
+            return
+        if self.learner_timed_out(now):   # no handshake with a silent learner: stop waiting, stay safe
+            self.gate.clear()
+            self._answer_safe(key, "learner silent")
+            return
+        if self.gate.waiting:             # lockstep: wait for the ack of the last transition
+            self.gate.hold(s, now)
+            self.last_key = key
+            self.n.held_steps += 1
+            return
+        self._act(s)
+
+    def _act(self, s: EnvStepInput) -> None:
+        """Command the policy's action for ``s`` (or the safe command if there is no policy / bad output)."""
+        if self.lockstep and self.out.command_listeners() == 0:
+            # a command published before discovery matched the bridge would be lost and the lockstep graph would
+            # wait forever: leave the step unanswered; the bridge re-publishes it and we answer once matched
+            return
+        if self.policy is None or s.x is None or self.safety is None:
+            self._answer_safe(s.key, "no policy weights yet")
+            return
+        act, noise = self.schedule.execution_gains(s.step, learning=self.weights_version > 0,
+                                                   simulation=bool(self.settings.simulation),
+                                                   deterministic=bool(self.settings.deterministic))
+        a = self.policy.act(s.x, act_gain=act, noise_gain=noise)
+        if not np.isfinite(a).all():
+            self.n.bad_actions += 1
+            self.out.bad("action", f"the network gave a non-finite action at episode {s.episode} step {s.step}")
+            self._answer_safe(s.key, "non-finite action")
+            return
+        self.publish(self.safety.clamp(self.mapping(a)), safe=False)
+        if s.t_rx:
+            self.n.latencies_ms.append((time.perf_counter() - s.t_rx) * 1e3)
+        self.n.steps_acted += 1
+        self.last_key = s.key
+        self.chain.acted(s, a)
+
+    # ------------------------------------------------------------------------------------------ learner side
+    def heartbeat(self, now: float) -> None:
+        self.learner_seen_at = now
+        if self.learner_dead:
+            self.learner_dead = False
+            self.out.info("learner is back: acting again")
+
+    def learner_timed_out(self, now: float) -> bool:
+        timeout = float(self.settings.learner_timeout_s)
+        dead = timeout > 0 and self.learner_seen_at is not None and now - self.learner_seen_at > timeout
+        if dead and not self.learner_dead:
+            self.out.warning(f"no learner_status/policy_weights/learner_ack for {timeout} s: sending safe commands "
+                             "until the learner is back")
+        self.learner_dead = dead
+        return dead
+
+    def on_status(self, now: float, learner_id: str = "") -> None:
+        self.heartbeat(now)
+
+    def on_ack(self, frame_id: str, stamp_ns: int, weights_version: int, now: float, learner_id: str = "") -> None:
+        self.heartbeat(now)
+        if learner_id and self.learner_id is not None and learner_id != self.learner_id:
+            self.n.acks_ignored += 1   # another learner's (or a stranger's) ack: not our handshake
+            return
+        if not self.gate.ack(frame_id, stamp_ns, weights_version):
+            self.n.acks_ignored += 1
+            return
+        self.n.acks_matched += 1
+        self._try_release()
+
+    def _try_release(self) -> None:
+        if not self.active:
+            return
+        step = self.gate.release(self.seen_version)
+        if step is not None:
+            self._act(step)
+
+    def on_weights(self, version: int, layout_json: Any, data: Any, now: float, *, preset: str = "",
+                   learner_id: str = "") -> bool:
+        """New weights from a learner (topic or in-process). Returns True if loaded."""
+        self.heartbeat(now)
+        if self.config is None:
+            return False    # unconfigured (the latched message is delivered again after configure)
+        if learner_id and learner_id != self.learner_id:
+            if self.learner_id is not None:
+                self.n.learner_changes += 1
+                self.out.info(f"weights from a new learner identity '{learner_id}' (was '{self.learner_id}'): "
+                              f"accepting its versions from {version}")
+            self.learner_id = learner_id
+            self.weights_version = self.seen_version = -1
+            self.gate.need_version = None
+        if version <= self.weights_version:
+            self.n.weights_ignored += 1
+            return False
+        try:
+            policy = self.policy
+            if policy is None:
+                policy = self._policy_from_layout(layout_json, preset)
+            policy.load_flat(version, layout_json, data)
+            if self.policy is None:
+                self._setup_safety(policy.act_dim)
+                if self.safety is None:
+                    raise ValueError("no safety layer for the policy's joints")
+                self._set_policy(policy)
+                self.out.info(f"policy from the learner: obs {policy.obs_dim}, act {policy.act_dim}, hidden "
+                              f"{policy.hidden}")
+        except ValueError as exc:
+            self.n.bad_weights += 1
+            self.seen_version = max(self.seen_version, version)   # a bad payload must not stall the handshake
+            self.out.bad("policy_weights", f"version {version}: {exc}")
+            self._try_release()
+            return False
+        self.weights_version = version
+        self.seen_version = max(self.seen_version, version)
+        self._try_release()
+        return True
+
+    def _policy_from_layout(self, layout_json: Any, preset: str) -> ActorPolicy:
+        """A fresh policy with the sizes a PolicyWeights layout gives (ValueError if the layout is unusable)."""
+        cfg = self.config
+        actor = actor_from_layout(layout_json, cfg, self.settings.device)
+        if cfg.prev_action_in_obs and actor.obs_dim <= actor.act_dim:
+            raise ValueError(f"layout obs_dim {actor.obs_dim} cannot hold the previous action (act_dim "
+                             f"{actor.act_dim}, prev_action_in_obs is on)")
+        s = self.settings
+        joints = s.joint_lower or s.safe_command
+        if joints and len(joints) != actor.act_dim:
+            raise ValueError(f"layout act_dim {actor.act_dim} does not match the {len(joints)} configured joints")
+        if preset and preset != cfg.preset:
+            self.out.warning(f"policy_weights come from preset '{preset}', this actor runs '{cfg.preset}'")
+        return ActorPolicy(actor, seed=int(s.seed), device=s.device)
+
+    # ------------------------------------------------------------------------------------------ watchdog
+    def on_tick(self, now: float) -> None:
+        """The watchdog period (20 Hz). Publishes the safe command on every tick while tripped: no valid env_step
+        for obs_timeout_s, or the learner silent for learner_timeout_s.
+
+        Lockstep simulation is the exception: the world is paused until it gets a command, and an unsolicited
+        command would be taken by the bridge as the action of its next step. There the watchdog never publishes on
+        its own; a held env_step is answered with the safe command if the learner goes silent."""
+        if not self.active:
+            return
+        self.n.watchdog_ticks += 1
+        learner_dead = self.learner_timed_out(now)
+        if self.gate.held is not None:
+            if learner_dead:
+                step = self.gate.drop_held()
+                self._answer_safe(step.key, "learner silent")
+                return
+            if now - self.gate.held_since > HOLD_WARN_S:
+                self.out.bad("hold", f"env_step held {now - self.gate.held_since:.1f} s waiting for learner_ack "
+                             f"{self.gate.pending} / weights >= {self.gate.need_version} (is the learner in "
+                             "lockstep?)")
+        if self.lockstep and self.settings.simulation:
+            return
+        if self.watchdog.expired(now) or learner_dead:
+            if not self.tripped:
+                self.tripped = True
+                self.n.watchdog_trips += 1
+                why = "learner silent" if learner_dead else f"no valid env_step for {self.watchdog.age(now):.2f} s"
+                self.out.warning(f"watchdog: {why}: sending the safe command")
+            self.gate.clear()
+            self.send_safe("watchdog")
+        else:
+            self.tripped = False
+
+
+def float_list(value: Any, name: str) -> Optional[list[float]]:
+    """A float-list parameter: None/''/[] = not set; else a list of finite floats, or ValueError naming it."""
+    import array
+    if value is None or (isinstance(value, str) and value.strip() == ""):
+        return None
+    if isinstance(value, (str, bytes, bool)) or not isinstance(value, (Sequence, array.array)):
+        raise ValueError(f"parameter '{name}' must be a list of numbers, got {value!r}")
+    out = []
+    for v in value:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(float(v)):
+            raise ValueError(f"parameter '{name}' must be a list of finite numbers, got {list(value)!r}")
+        out.append(float(v))
+    return out or None
