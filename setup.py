@@ -1,4 +1,5 @@
 """symphony_ros: ament_python package, also pip-installable (extras: ros, sim, bags, dev)."""
+import xml.etree.ElementTree as ET
 from glob import glob
 
 from setuptools import find_packages, setup
@@ -8,7 +9,7 @@ NODES = ["sim_bridge", "actor", "learner", "recorder"]
 
 setup(
     name="symphony-ros",
-    version="0.1.0",
+    version=ET.parse("package.xml").getroot().findtext("version").strip(),   # the one version number
     description="Symphony actor-critic (arXiv 2512.10477) for ROS 2: train a humanoid on the robot",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",

@@ -6,7 +6,7 @@
     python bench/bench_bags.py analysis [--minutes 60 --rate 50]     write a synthetic Humanoid bag, time analyze()
     python bench/bench_bags.py all
 
-DDS parts: run in a private network namespace (ROS2_ON_PYPI.md §2):
+DDS parts: run in a private network namespace (README: Tests):
     unshare -n bash -c 'ip link set lo up; . .venv/bin/activate; ROS_DOMAIN_ID=66 python bench/bench_bags.py all'
 """
 from __future__ import annotations

@@ -22,7 +22,7 @@ FLOP count (analytic, matmuls only; a multiply-add counts 2 FLOP; LayerNorm, ReS
 not counted). With F(f_in, h, f_out) = 2·(f_in·h + h·h + h·f_out) the forward FLOP of one FeedForward per sample,
 F_actor = F(S, h, 3d) and F_critics = n·F(S+d, h, k):
 
-    conventional (ALGORITHM.md §8.2, backward ≈ 2× forward):  FLOP/update = 3·B·(F_actor + 2·F_critics)
+    conventional (docs/algorithm.md#parameter-counts, backward ≈ 2× forward):  FLOP/update = 3·B·(F_actor + 2·F_critics)
     tight (the target critic needs only input gradients):       FLOP/update = B·(3·F_actor + 2·F_critics + 3·F_critics)
 
 GFLOP/s and "% of peak" use the conventional count; the tight count is in the JSON.
@@ -63,7 +63,7 @@ TERMINAL_RATE = 0.02                 # share of terminal transitions in the synt
 
 # ================================================================================================================
 # PLAIN IMPLEMENTATION — bench-only reference, NOT used by the package.
-# The same maths as symphony_ros.core (ALGORITHM.md §2.3-2.9), written the straightforward way of the reference code
+# The same maths as symphony_ros.core (docs/algorithm.md), written the straightforward way of the reference code
 # (SuspensionRailway/symphony): separate modules, per-parameter loops, a rolled buffer and a multinomial sampler.
 # ================================================================================================================
 
@@ -112,7 +112,7 @@ class PlainRollBuffer:
 
 
 class PlainAdam:
-    """AdamW without bias correction (§2.7), one parameter at a time, no foreach:
+    """AdamW without bias correction (docs/algorithm.md#optimizer), one parameter at a time, no foreach:
     m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²;  θ ← θ − lr·(m/(√v + ε) + λ·θ)."""
 
     def __init__(self, params, lr: float, betas: tuple[float, float], eps: float, weight_decay: float) -> None:
@@ -140,7 +140,7 @@ class PlainAdam:
 
 class PlainSymphony:
     """Actor FeedForward(S, h, 3d), three separate critics FeedForward(S+d, h, k) and their target copies, the
-    single loss of §2.5 written out term by term, PlainAdam and a per-parameter Polyak loop."""
+    single loss (docs/algorithm.md#loss) written out term by term, PlainAdam and a per-parameter Polyak loop."""
 
     def __init__(self, obs_dim: int, act_dim: int, cfg, device: torch.device, buffer: PlainRollBuffer | None) -> None:
         if cfg.grad_dropout_keep is not None:
@@ -184,7 +184,7 @@ class PlainSymphony:
         return torch.cat([net(x) for net in nets], dim=-1)
 
     def loss(self, batch, eps: torch.Tensor):
-        """The single loss of §2.5; returns (loss, actor term, critic term, swaddling term, m_t)."""
+        """The single loss (docs/algorithm.md#loss); returns (loss, actor term, critic term, swaddling term, m_t)."""
         cfg = self.cfg
         s, a, r, s2, g = batch
         a2, sigma, beta = self.actor_forward(s2, eps)

@@ -27,7 +27,7 @@ Three measurements, all in one run (see bench/README.md, section "bench_graph.py
            stored, and whether received == sent (learner_status after the stream ends). ``--whatif``: the same
            LearnerNode spun by EventsExecutor.
 
-Network hygiene (ROS2_ON_PYPI.md §2): ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST, a ROS_DOMAIN_ID of its own, and, when
+Network hygiene (README: Tests): ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST, a ROS_DOMAIN_ID of its own, and, when
 run as root outside a private network namespace, the script re-executes itself under ``unshare -n`` (loopback only);
 every node process it starts inherits all three.
 

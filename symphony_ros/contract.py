@@ -63,7 +63,7 @@ IMU = Topic("imu", "sensor_msgs/msg/Imu", SENSOR_DATA, "robot", "sim bridge / dr
 ENV_STEP = Topic("env_step", _own("EnvStep"), RELIABLE, "robot", "sim bridge / task node", "actor",
                  "observation, reward, terminated, truncated of one step")
 JOINT_COMMANDS = Topic("joint_commands", "std_msgs/msg/Float64MultiArray", RELIABLE, "robot", "actor",
-                       "sim bridge / controller", "one value per actuated joint (joint_states order)")
+                       "sim bridge / controller", "one value per actuated joint, joint_states order")
 TRANSITIONS = Topic("transitions", _own("Transition"), DEEP, "shared", "actors", "learner",
                     "(s, a, r, s', terminated) of every acted step")
 POLICY_WEIGHTS = Topic("policy_weights", _own("PolicyWeights"), LATCHED, "shared", "learner", "actors",

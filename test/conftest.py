@@ -3,7 +3,7 @@ import os
 import sys
 from pathlib import Path
 
-# Network hygiene (ROS2_ON_PYPI.md §2): loopback-only discovery and a domain of our own, before rclpy loads.
+# Network hygiene (README: Tests): loopback-only discovery and a domain of our own, before rclpy loads.
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 os.environ.setdefault("ROS_DOMAIN_ID", str(20 + os.getpid() % 70))
 os.environ.setdefault("MUJOCO_GL", "disable")

@@ -46,7 +46,8 @@ def test_network_shapes_for_every_preset_on_humanoid(preset):
     assert agent.critic(s, a).shape == (5, cfg.n_q)
     n_actor = sum(p.numel() for p in agent.actor.parameters())
     n_critic = sum(p.numel() for p in agent.critic.parameters())
-    if preset == "s3":   # ALGORITHM.md §2.2 (v4 sizes, S = 376): actor 483k, critics 1.595M; v5 has S = 348
+    # docs/algorithm.md#parameter-counts (v4 sizes, S = 376): actor 483k, critics 1.595M; v5 has S = 348
+    if preset == "s3":
         assert n_actor == (S_in * h + h) + 2 * h + (h * h + h) + h + (h * 3 * d + 3 * d)
         assert 1.5e6 < n_critic < 1.6e6
 

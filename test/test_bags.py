@@ -7,7 +7,7 @@ shared learner topics at the root), with a scripted run (episodes, a dropped ste
 saturating noisy actions from a real Actor, learner status). A test recording the real graph (the embedded runner)
 can pass its nodes to record_graph the same way.
 
-Run the DDS tests in a private network namespace (ROS2_ON_PYPI.md §2):
+Run the DDS tests in a private network namespace (README: Tests):
     unshare -n bash -c 'ip link set lo up; . .venv/bin/activate; ROS_DOMAIN_ID=64 python -m pytest -q test/test_bags.py'
 """
 from __future__ import annotations

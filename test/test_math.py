@@ -1,4 +1,4 @@
-"""Each formula of ALGORITHM.md §2 against values derived by hand and the numbers of its Appendix A."""
+"""Each formula of docs/algorithm.md against values derived by hand and the numbers of its appendix."""
 import math
 
 import pytest

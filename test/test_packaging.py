@@ -76,3 +76,48 @@ def test_pip_install_puts_the_ros_layout_into_the_prefix():
     assert (share / "package.xml").is_file() and (share / "launch" / "train_sim.launch.py").is_file()
     assert {p.name for p in (share / "config" / "presets").glob("*.yaml")} == \
         {"s3.yaml", "se.yaml", "s2.yaml", "ed.yaml", "s2_tilde.yaml"}
+
+
+def test_one_version_number():
+    """package.xml holds the version; setup.py, the interface package and symphony_ros.__version__ follow it."""
+    import symphony_ros
+    version = ET.parse(ROOT / "package.xml").getroot().findtext("version").strip()
+    assert ET.parse(ROOT / "interfaces" / "package.xml").getroot().findtext("version").strip() == version
+    assert symphony_ros.__version__ == version
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+    for dist in ("symphony-ros", "symphony-ros-interfaces"):
+        try:
+            assert installed(dist) == version, dist
+        except PackageNotFoundError:   # a colcon build on a robot installs no pip metadata for the interfaces
+            pass
+
+
+def test_readme_topic_table_is_the_contract():
+    """README's topic table is generated from symphony_ros.contract (the one place topics are defined)."""
+    from symphony_ros import contract
+    assert contract.topic_table_markdown() in (ROOT / "README.md").read_text()
+
+
+def test_pure_code_never_imports_rclpy():
+    """core/, envs/, control/, learner/, training/ (headless), the contract and the bag file code run without ROS:
+    import them in a fresh interpreter where rclpy cannot be imported at all."""
+    import subprocess
+    code = ("import sys\n"
+            "class NoROS:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name.split('.')[0] in ('rclpy', 'rosidl_runtime_py', 'symphony_ros_interfaces'):\n"
+            "            raise ImportError(f'{name} imported by pure code')\n"
+            "sys.meta_path.insert(0, NoROS())\n"
+            "import pkgutil, importlib, symphony_ros\n"
+            "pure = ('core', 'envs', 'control', 'learner', 'training.headless', 'training.evaluation',\n"
+            "        'training.progress', 'training.session', 'contract', 'graph', 'bags.reader', 'bags.recorder',\n"
+            "        'bags.analysis', 'bags.from_bag', 'bags.typestore', 'bags.replay')\n"
+            "for name in pure:\n"
+            "    mod = importlib.import_module('symphony_ros.' + name)\n"
+            "    if hasattr(mod, '__path__'):\n"
+            "        for m in pkgutil.walk_packages(mod.__path__, mod.__name__ + '.'):\n"
+            "            importlib.import_module(m.name)\n"
+            "print('ok')\n")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stdout + r.stderr

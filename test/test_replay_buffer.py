@@ -1,4 +1,5 @@
-"""Fading Replay Buffer (§2.9): exploration fill, inverse-CDF sampling at N = 512,000, O(1) insertion, terminals."""
+"""Fading Replay Buffer (docs/algorithm.md#replay-buffer): exploration fill, inverse-CDF sampling at N = 512,000,
+O(1) insertion, terminals."""
 import math
 
 import numpy as np

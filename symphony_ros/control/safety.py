@@ -163,7 +163,7 @@ class CommandMapping(ActionMapping):
     """Policy action a ∈ [−a_max, a_max] (n,) → joint command (n,) in the robot's units, before the safety clamp.
 
     * ``paper``: the command is a itself; the safety clamp to [lower, upper] then does what MuJoCo's ctrlrange
-      clamping does on Humanoid (a_max = 1 against ctrlrange ±0.4, ALGORITHM.md §2.3).
+      clamping does on Humanoid (a_max = 1 against ctrlrange ±0.4, docs/algorithm.md#amplitude-bounds).
     * ``rescale``: lower + (a + 1)/2·(upper − lower), clipped: a = ±1 reaches the joint limits.
 
     The formula is :class:`symphony_ros.envs.gym_env.ActionMapping`'s (one definition for sim and robot).

@@ -1,4 +1,4 @@
-"""ReSine, the only nonlinearity of Symphony's networks (ALGORITHM.md §2.1)."""
+"""ReSine, the only nonlinearity of Symphony's networks (docs/algorithm.md#feedforward)."""
 from __future__ import annotations
 
 import math

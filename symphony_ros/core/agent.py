@@ -1,6 +1,6 @@
 """SymphonyAgent: the learner side of Symphony (networks, single-loss update, Fading Replay Buffer, state).
 
-One update (§2.5), all three terms on the same fresh batch (s, a, r̂, s', g):
+One update (docs/algorithm.md#loss), all three terms on the same fresh batch (s, a, r̂, s', g):
 
     a', σ', β' = actor(s')                 noisy, act = 1
     Q'  = Q_T(s', a')                      sorted, rank-weighted TARGET critic; gradient flows through a'
@@ -133,7 +133,7 @@ class SymphonyAgent:
         return self.schedule.plan(started, learning)
 
     def start_learning(self) -> float:
-        """End of exploration: freeze the reward scale and fill the buffer (§2.9.3). Returns r̄ₙ."""
+        """End of exploration: freeze the reward scale and fill the buffer (docs/algorithm.md#norm-fill). Returns r̄ₙ."""
         assert self.buffer is not None
         return self.buffer.norm_fill()
 
@@ -146,7 +146,8 @@ class SymphonyAgent:
         return contextlib.nullcontext()
 
     def update(self) -> UpdateStats:
-        """One gradient update on a fresh batch (§2.5) + Polyak on the critics (§2.8).
+        """One gradient update on a fresh batch (docs/algorithm.md#loss) + Polyak on the critics
+        (docs/algorithm.md#optimizer).
 
         With ``cuda_graph`` on a CUDA device the whole update (sampling, forward, backward, optimizer, Polyak) is
         captured once and replayed: same maths, one launch instead of hundreds. The returned stats tensors are then

@@ -1,4 +1,4 @@
-"""Typed, validated Symphony configuration and the presets of ALGORITHM.md §3.
+"""Typed, validated Symphony configuration and the presets (docs/algorithm.md#presets).
 
 Every algorithm constant lives in one :class:`SymphonyConfig` field whose metadata gives its description and allowed
 values; the preset YAML files in ``config/presets/`` set every field, the CLI (``--set key=value``) and the ROS nodes
@@ -54,25 +54,25 @@ class SymphonyConfig:
     """All constants of one Symphony variant. Defaults are S3 (SuspensionRailway/symphony@939a9f3)."""
 
     preset: str = _f("s3", "preset this config started from", choices=PRESETS + ("custom",))
-    # networks (§2.1-2.2)
+    # networks (docs/algorithm.md#networks)
     hidden_dim: int = _f(512, "hidden width h of every FeedForward (capacity // 1000)", lo=1, hi=65536)
     heads_per_critic: int = _f(128, "heads k per critic; N_q = n_critics·k (= batch size in the paper)", lo=1, hi=65536)
     n_critics: int = _f(3, "critic MLPs in the ensemble", lo=1, hi=64)
-    grad_dropout_keep: float | None = _f(None, "P(M=1) of gradient dropout after output layers; null = off (§2.6)",
+    grad_dropout_keep: float | None = _f(None, "P(M=1) of gradient dropout after output layers; null = off",
                                          lo=0.0, hi=1.0, lo_open=True, nullable=True)
-    # actor (§2.3)
+    # actor (docs/algorithm.md#actor-head)
     noise_clip: float = _f(math.e, "k in ε = clamp(N(0,1), ±k)/k: e (std 0.366) or π (SE, std 0.318)",
                            lo=0.0, lo_open=True, hi=100.0)
     sigma_beta_clamp: float = _f(1e-3, "σ and β are clamped to [c, 1−c]", lo=0.0, hi=0.5, lo_open=True, hi_open=True)
     a_max: float = _f(1.0, "action amplitude a_max in policy units", lo=0.0, lo_open=True, hi=1e6)
-    # loss and targets (§2.4-2.5)
+    # loss and targets (docs/algorithm.md#loss)
     gamma: float = _f(0.99, "discount γ", lo=0.0, hi=1.0, hi_open=True)
     ema_alpha: float = _f(1 / ((1 + 5 ** 0.5) / 2), "α of the temporal-advantage EMA (1/φ)", lo=0.0, hi=1.0,
                           hi_open=True)
     ta_eps: float = _f(1e-6, "ε guarding |m| in TA = (Q' − m)/max(|m|, ε)", lo=0.0, lo_open=True, hi=1.0)
     target_weight_family: str = _f("tanh", "rank-weight family of the sorted target critic", choices=FAMILIES)
     target_weight_power: float = _f(math.e, "exponent p of the target weight family", lo=0.0, lo_open=True, hi=100.0)
-    # optimisation (§2.7-2.8, §2.10)
+    # optimisation (docs/algorithm.md#optimizer)
     updates_per_step: int = _f(3, "G: fresh-batch updates per environment step (UTD)", lo=0, hi=1000)
     batch_size: int = _f(384, "B: transitions per update (N_q in the paper)", lo=1, hi=1_000_000)
     lr: float = _f(1e-4, "learning rate", lo=0.0, lo_open=True, hi=1.0)
@@ -81,7 +81,7 @@ class SymphonyConfig:
     adam_eps: float = _f(1e-8, "Adam ε", lo=0.0, lo_open=True, hi=1.0)
     weight_decay: float = _f(0.01, "decoupled weight decay λ on every parameter", lo=0.0, hi=1.0)
     tau: float = _f(0.005, "Polyak rate τ of the target critics", lo=0.0, lo_open=True, hi=1.0)
-    # Fading Replay Buffer (§2.9)
+    # Fading Replay Buffer (docs/algorithm.md#replay-buffer)
     n_exp: int = _f(10240, "N_exp: exploration steps with the untrained actor + noise, no updates", lo=1,
                     hi=100_000_000)
     buffer_times: int = _f(50, "exploration data is copied this many times; capacity N = n_exp·times", lo=1, hi=100_000)
@@ -91,7 +91,7 @@ class SymphonyConfig:
                                        lo=-1, hi=1_000_000)
     buffer_dtype: str = _f("float32", "storage dtype of the buffer", choices=("float32", "float16"))
     reward_scale_eps: float = _f(1e-8, "ε guarding r̄ₙ = max(mean|r|, ε)", lo=0.0, lo_open=True, hi=1.0)
-    # protocol (§2.10, simulation)
+    # protocol (docs/algorithm.md#training-loop, simulation)
     episode_limit: int = _f(1000, "steps per episode (the TimeLimit)", lo=1, hi=100_000_000)
     zero_policy_window: int = _f(50, "SIMULATION ONLY: last steps of an episode acted with pure noise", lo=0,
                                  hi=100_000_000)
@@ -100,7 +100,8 @@ class SymphonyConfig:
     prev_action_in_obs: bool = _f(False, "prepend the previous action to the observation (S2~ Mar-2026 code)")
     # performance (off = exact float32)
     bf16_autocast: bool = _f(False, "run the update's matmuls in bfloat16 autocast (faster on CPU/GPU)")
-    cuda_graph: bool = _f(False, "on CUDA, capture the whole update once and replay it (removes launch overhead)")
+    cuda_graph: bool = _f(True, "on CUDA, capture the whole update once and replay it (removes launch overhead); "
+                                "ignored on CPU")
 
     @property
     def n_q(self) -> int:

@@ -1,4 +1,4 @@
-"""The terms of Symphony's single loss (§2.5). Each function is one equation of the paper."""
+"""The terms of Symphony's single loss (docs/algorithm.md#loss). Each function is one equation of the paper."""
 from __future__ import annotations
 
 import torch

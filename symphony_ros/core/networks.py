@@ -1,4 +1,5 @@
-"""Symphony's networks (§2.1-2.4): FeedForward blocks, gradient dropout, the actor head, the fused critic ensemble.
+"""Symphony's networks (docs/algorithm.md#networks): FeedForward blocks, gradient dropout, the actor head, the fused
+critic ensemble.
 
 Shapes use B = batch, S = observation size, d = action size, h = hidden width, n = number of critics,
 k = heads per critic (N_q = n·k).
@@ -16,7 +17,8 @@ from .noise import bounded_noise
 
 
 def gradient_dropout(x: torch.Tensor, keep: float, generator: torch.Generator | None = None) -> torch.Tensor:
-    """GD(x) = M⊙x + (1−M)⊙stop_grad(x), M ~ Bernoulli(keep) per element (§2.6). Forward value is unchanged."""
+    """GD(x) = M⊙x + (1−M)⊙stop_grad(x), M ~ Bernoulli(keep) per element
+    (docs/algorithm.md#gradient-dropout). Forward value is unchanged."""
     if not torch.is_grad_enabled() or not x.requires_grad:
         return x
     mask = torch.rand(x.shape, device=x.device, generator=generator) < keep
@@ -50,7 +52,7 @@ class FeedForward(nn.Module):
 
 
 class Actor(nn.Module):
-    """Actor head (§2.3): FeedForward(S, h, 3d) split into A, σ ("scale") and β ("temperature").
+    """Actor head (docs/algorithm.md#actor-head): FeedForward(S, h, 3d) split into A, σ ("scale") and β ("temperature").
 
     a = a_max·tanh(act·σ⊙A + noise·ε),  A = tanh(A_raw/2),  σ = |tanh(S_raw/2)|,  β = |tanh(B_raw/2)|,
     ε = clamp(N(0, I), ±noise_clip)/noise_clip. Actions are in [−a_max, a_max] policy units.
@@ -89,7 +91,8 @@ def _uniform(shape: tuple[int, ...], fan_in: int) -> torch.Tensor:
 
 
 class CriticEnsemble(nn.Module):
-    """n FeedForward(S+d, h, k) critics fused into batched matmuls over stacked weights (§2.2, §2.4).
+    """n FeedForward(S+d, h, k) critics fused into batched matmuls over stacked weights
+    (docs/algorithm.md#critic-ensemble).
 
     Numerically equal to n separate :class:`FeedForward` blocks (see :meth:`load_blocks`), but one kernel per
     layer instead of n. Output q(s, a): (B, n·k), the critics' heads concatenated in critic order.
@@ -141,5 +144,7 @@ class CriticEnsemble(nn.Module):
 
 
 def sorted_weighted_target(q: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """Q_T(s, a) = Σ_i p_i · sort_ascending(q)_i (§2.4). q: (B, N_q), weights: (N_q,) → (B, 1)."""
+    """Q_T(s, a) = Σ_i p_i · sort_ascending(q)_i (docs/algorithm.md#sorted-target).
+
+    q: (B, N_q), weights: (N_q,) → (B, 1)."""
     return (torch.sort(q, dim=-1).values * weights).sum(dim=-1, keepdim=True)

@@ -1,4 +1,5 @@
-"""Bounded exploration noise ε = clamp(N(0, I), −k, k)/k ∈ [−1, 1] (§2.3): k = e (std 0.366) or π (SE, std 0.318)."""
+"""Bounded exploration noise ε = clamp(N(0, I), −k, k)/k ∈ [−1, 1] (docs/algorithm.md#actor-head): k = e (std 0.366)
+or π (SE, std 0.318)."""
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
-"""Symphony's "Adam" (§2.7): AdamW without bias correction, decoupled weight decay on every parameter.
+"""Symphony's "Adam" (docs/algorithm.md#optimizer): AdamW without bias correction, decoupled weight decay on every
+parameter.
 
     m ← β1·m + (1−β1)·g;   v ← β2·v + (1−β2)·g²;   θ ← θ − lr·( m/(√v + ε) + λ·θ )
 

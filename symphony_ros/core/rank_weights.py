@@ -1,4 +1,5 @@
-"""Fixed rank weights shared by the sorted target critic (§2.4) and the Fading Replay Buffer (§2.9).
+"""Fixed rank weights shared by the sorted target critic (docs/algorithm.md#sorted-target) and the Fading
+Replay Buffer (docs/algorithm.md#replay-sampling).
 
 Every family is one function ``f(u)`` of a rank position ``u ∈ [0, 1)``:
 

@@ -1,4 +1,4 @@
-"""The Fading Replay Buffer (§2.9).
+"""The Fading Replay Buffer (docs/algorithm.md#replay-buffer).
 
 * Storage is one packed, preallocated tensor on the learner's device, rows ``[s, a, r̂, s', g]`` with
   ``g = γ·(1 − terminated)``; float32, or float16 (ED).
