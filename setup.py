@@ -39,7 +39,7 @@ setup(
                 "ros-lifecycle-msgs~=2.3", "ros-rosgraph-msgs~=2.3"],
         "sim": ["gymnasium[mujoco]>=1.0"],
         "bags": ["rosbags>=0.11.9,<0.12", "mcap>=1.2", "mcap-ros2-support>=0.5"],
-        "dev": ["pytest>=7", "pytest-timeout>=2"],
+        "dev": ["pytest>=7", "pytest-timeout>=2", "ruff>=0.8"],
     },
     # node executables are the scripts/ wrappers above (lib/symphony_ros, as `ros2 run` expects), not on PATH
     entry_points={"console_scripts": ["symphony-ros = symphony_ros.cli:main"]},

@@ -571,7 +571,10 @@ def bench_preset(preset: str, args, device: torch.device, clock: Clock, peak: di
     fill_buffer(agent, np.random.default_rng(1))
     plain_buf = PlainRollBuffer(cfg.buffer_capacity, OBS_DIM, ACT_DIM, agent.buffer.dtype, device,
                                 cfg.buffer_weight_power)
-    plain_buf.load_packed(agent.buffer.data, agent.buffer._cols, agent.buffer.ptr)
+    S, d = OBS_DIM, ACT_DIM
+    packed_cols = (slice(0, S), slice(S, S + d), slice(S + d, S + d + 1), slice(S + d + 1, 2 * S + d + 1),
+                   slice(2 * S + d + 1, 2 * S + d + 2))   # the plain layout [s, a, r, s', g]
+    plain_buf.load_packed(agent.buffer.packed(), packed_cols, agent.buffer.ptr)
     plain_buf.norm = agent.buffer.reward_scale
     plain = PlainSymphony(OBS_DIM, ACT_DIM, cfg, device, plain_buf)
     plain.copy_into(agent)

@@ -35,9 +35,9 @@ def full_agent(preset: str, **over) -> SymphonyAgent:
     buf = agent.buffer
     n = cfg.n_exp
     # exploration block written directly (random, finite), then the real norm_fill: a full buffer, as after exploration
-    block = torch.randn(n, buf.width, device=DEVICE).to(buf.data.dtype)
-    block[:, buf._cols[4]] = 0.99
-    buf.data[:n] = block
+    buf.data[:n] = torch.randn(n, buf.width, device=DEVICE).to(buf.data.dtype)
+    buf.scalars[:n, 0] = torch.randn(n, device=DEVICE)
+    buf.scalars[:n, 1] = 0.99
     buf.length = n
     agent.start_learning()
     return agent

@@ -3,10 +3,13 @@
     ros2 launch symphony_ros train_sim.launch.py preset:=s3 env:=Humanoid-v5 device:=auto mode:=lockstep
 
 Wiring only: the node list, parameters and remappings come from symphony_ros.graph.build_graph, the same function
-the embedded runner (`symphony-ros train`) uses.
+the embedded runner (`symphony-ros train`) uses. Every argument is checked before any node starts (one line naming
+the argument, and launch exits non-zero). Ctrl-C stops every node cleanly (the actor sends its safe command, the
+learner writes its checkpoint, the recorder closes its bag); each node gets the time it needs before launch
+escalates to SIGTERM and SIGKILL. If any node dies, the whole graph is shut down.
 """
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, Shutdown
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
@@ -19,21 +22,25 @@ ARGS = {
     "namespace": ("", "namespace prefix for the whole graph"),
     "robots": ("1", "number of namespaced sim bridge + actor pairs feeding the learner"),
     "checkpoint_dir": ("checkpoints", "learner checkpoints (resumed from on start)"),
-    "record": ("false", "record the graph's topics to a rosbag2 bag"),
+    "record": ("false", "record the graph's topics to a rosbag2 bag (true or false)"),
     "bag_dir": ("", "bag output directory ('' = bags/<timestamp>)"),
     "seed": ("0", "random seed"),
 }
 
 
 def _nodes(context):
-    from symphony_ros.graph import build_graph
+    from symphony_ros import graph as g
     a = {k: LaunchConfiguration(k).perform(context) for k in ARGS}
-    specs = build_graph(preset=a["preset"], env=a["env"], device=a["device"], mode=a["mode"],
-                        max_steps=int(a["max_steps"]), robots=int(a["robots"]), namespace=a["namespace"],
-                        checkpoint_dir=a["checkpoint_dir"], record=a["record"].lower() in ("1", "true", "yes"),
-                        bag_dir=a["bag_dir"], seed=int(a["seed"]))
+    specs = g.build_graph(preset=a["preset"], env=a["env"], device=g.parse_device(a["device"]),
+                          mode=g.parse_choice(a["mode"], "mode", ("lockstep", "async")),
+                          max_steps=g.parse_int(a["max_steps"], "max_steps", 0),
+                          robots=g.parse_int(a["robots"], "robots", 1), namespace=a["namespace"],
+                          checkpoint_dir=a["checkpoint_dir"], record=g.parse_bool(a["record"], "record"),
+                          bag_dir=a["bag_dir"], seed=g.parse_int(a["seed"], "seed", 0))
     return [Node(package="symphony_ros", executable=s.executable, name=s.name, namespace=s.namespace or None,
-                 parameters=[str(s.params_file), s.parameters], remappings=s.remappings, output="screen")
+                 parameters=[str(s.params_file), s.parameters], remappings=s.remappings, output="screen",
+                 sigterm_timeout=str(s.stop_timeout_s), sigkill_timeout=str(s.stop_timeout_s),
+                 on_exit=[Shutdown(reason=f"{s.namespace or ''}/{s.name} exited")])
             for s in specs]
 
 

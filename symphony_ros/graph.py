@@ -13,6 +13,9 @@ from . import contract
 from .core.config import SymphonyConfig, config_dir, load_preset
 
 NODE_EXECUTABLES = ("sim_bridge", "actor", "learner", "recorder")
+# seconds a node may take to stop after SIGINT before launch escalates (SIGTERM, then SIGKILL): the learner finishes
+# its unit of work and writes its (incremental) checkpoint, the recorder closes its bag
+STOP_TIMEOUT_S = {"sim_bridge": 10.0, "actor": 10.0, "learner": 60.0, "recorder": 30.0}
 
 
 @dataclass
@@ -25,6 +28,11 @@ class NodeSpec:
     params_file: Path | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
     remappings: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def stop_timeout_s(self) -> float:
+        """How long the node may take to stop cleanly after SIGINT (launch's sigterm/sigkill timeouts)."""
+        return STOP_TIMEOUT_S.get(self.executable, 10.0)
 
     def ros_args(self) -> list[str]:
         """``--ros-args`` list that gives an in-process node the same setup launch_ros would."""
@@ -55,9 +63,10 @@ robot_namespaces = contract.robot_namespaces   # the per-robot namespace rule li
 
 
 def env_dims(env: str, prev_action_in_obs: bool = False) -> tuple[int, int]:
-    """(policy obs_dim, act_dim) of a gymnasium env, for the learner's buffer allocation."""
-    import gymnasium as gym
-    e = gym.make(env)
+    """(policy obs_dim, act_dim) of a gymnasium env, for the learner's buffer allocation. ValueError (one line) for an
+    environment that does not exist or is not continuous-control."""
+    from .envs.gym_env import make_env
+    e = make_env(env)
     try:
         obs, act = int(e.observation_space.shape[0]), int(e.action_space.shape[0])
     finally:
@@ -107,3 +116,42 @@ def build_graph(*, config: SymphonyConfig | None = None, preset: str = "s3", env
                               dict(output=bag_dir)))
     return specs
 
+
+
+# ---------------------------------------------------------------------------------------------- launch arguments
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+
+
+def parse_bool(value: str, name: str) -> bool:
+    v = str(value).strip().lower()
+    if v in _TRUE:
+        return True
+    if v in _FALSE:
+        return False
+    raise ValueError(f"launch argument '{name}': {value!r} is not a boolean (true or false)")
+
+
+def parse_int(value: str, name: str, lo: int) -> int:
+    try:
+        out = int(str(value).strip())
+    except ValueError:
+        raise ValueError(f"launch argument '{name}': {value!r} is not an integer") from None
+    if out < lo:
+        raise ValueError(f"launch argument '{name}': {out} must be >= {lo}")
+    return out
+
+
+def parse_device(value: str, name: str = "device") -> str:
+    """A torch device spelled as the learner takes it (auto, cpu, cuda, cuda:<i>); CUDA must be present."""
+    from .core.device import resolve_device
+    try:
+        resolve_device(str(value).strip())
+    except (RuntimeError, ValueError) as exc:
+        raise ValueError(f"launch argument '{name}': {exc}") from None
+    return str(value).strip()
+
+
+def parse_choice(value: str, name: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ValueError(f"launch argument '{name}': {value!r} is not one of {', '.join(choices)}")
+    return value

@@ -230,26 +230,27 @@ class Bench:
 
     # -------------------------------------------------------------------------------------- learner side
     def weights(self, version: int, layout: str | None = None, data: np.ndarray | None = None,
-                wait: bool = True) -> None:
+                wait: bool = True, learner_id: str = "") -> None:
         if layout is None:
             layout, data = tiny_weights()
         m = msgs.PolicyWeights()
-        m.version, m.preset, m.layout = version, "s3", layout
+        m.version, m.preset, m.layout, m.learner_id = version, "s3", layout, learner_id
         m.data = data.astype(np.float32).tolist()
         seen = self.counts()
         self.w_pub.publish(m)
         if wait:
             assert self.spin_until(lambda: self.counts() != seen), f"weights version {version} not processed"
 
-    def counts(self) -> tuple[int, int, int]:
+    def counts(self) -> tuple[int, int, int, int]:
         a = self.actor
-        return a.weights_version, a.bad_weights, a.weights_ignored
+        return a.weights_version, a.bad_weights, a.weights_ignored, a.learner_changes
 
-    def ack(self, tr, weights_version: int = 0, stamp_offset: int = 0, frame_id: str | None = None) -> None:
+    def ack(self, tr, weights_version: int = 0, stamp_offset: int = 0, frame_id: str | None = None,
+            learner_id: str = "") -> None:
         m = msgs.LearnerAck()
         m.header.frame_id = tr.header.frame_id if frame_id is None else frame_id
         c.set_stamp(m.header, c.stamp_ns(tr.header) + stamp_offset)
-        m.weights_version, m.stored = weights_version, True
+        m.weights_version, m.stored, m.learner_id = weights_version, True, learner_id
         self.ack_pub.publish(m)
 
     # -------------------------------------------------------------------------------------- bridge side
@@ -338,14 +339,20 @@ def test_huge_weights_and_bad_input_always_give_safe_commands(bench, weight_scal
     b.weights(3, layout, data)
     assert b.actor.weights_version == 3
     rng = np.random.default_rng(2)
-    k = 0
-    for obs_scale in (1.0, 1e6, 1e30, 1e37):                     # finite float32 inputs, some absurd
+    k = absurd = 0
+    for obs_scale in (1.0, 1e4, 1e5, 1e6, 1e30, 1e37):           # finite float32 inputs, some absurd
         for _ in range(3):
-            b.step_and_wait(0, k, _obs(rng, obs_scale))
+            x = _obs(rng, obs_scale)
+            cmd = b.step_and_wait(0, k, x)
+            if np.abs(x).max() > 1e6:   # beyond the storage rules' limit: a learner would refuse it, so no acting
+                np.testing.assert_array_equal(cmd, safe)
+                absurd += 1
             k += 1
+    assert absurd >= 6 and b.actor.bad_env_steps == absurd
     # a network output that is NaN (ReSine's period underflows to 0 for huge weights) is answered safely
-    assert b.actor.steps_acted + b.actor.bad_actions == k
-    assert b.actor.bad_actions > 0
+    assert b.actor.steps_acted + b.actor.bad_actions == k - absurd
+    if weight_scale == 1e6:
+        assert b.actor.bad_actions > 0
     if weight_scale == 30.0:
         assert b.actor.steps_acted >= 3                           # saturated actions (|a| ~ 0.76) get clamped
         assert any(np.isin(np.abs(cmd), [0.4]).any() for cmd in b.cmds)
@@ -357,8 +364,8 @@ def test_huge_weights_and_bad_input_always_give_safe_commands(bench, weight_scal
         k += 1
     cmd = b.step_and_wait(0, k, _obs(rng), reward=float("nan"))
     np.testing.assert_array_equal(cmd, safe)
-    assert b.actor.bad_env_steps == len(bad_inputs) + 1
-    assert b.actor.safe_commands_sent == b.actor.bad_actions + len(bad_inputs) + 1
+    assert b.actor.bad_env_steps == absurd + len(bad_inputs) + 1
+    assert b.actor.safe_commands_sent == b.actor.bad_actions + absurd + len(bad_inputs) + 1
     b.assert_safe_commands(*LIM)
 
 
@@ -385,6 +392,55 @@ def test_weights_versions_and_rejections(bench):
     with torch.no_grad():
         loaded = torch.cat([p.reshape(-1) for p in b.actor.logic.policy.actor.parameters()]).numpy()
     np.testing.assert_array_equal(loaded, data * 2)
+
+
+def test_weights_from_strangers_never_break_or_freeze_the_actor(bench):
+    """Malformed layouts are counted, never raised; versions compare within one learner identity, so neither a
+    stranger's huge version nor a resumed learner's lower one freezes the policy."""
+    b = bench(joint_lower=LIM[0], joint_upper=LIM[1])
+    layout, data = tiny_weights()
+    b.weights(4, layout, data, learner_id="L1")
+    assert b.actor.weights_version == 4
+    import json
+    good = json.loads(layout)
+    wrong_act = json.dumps(dict(good, act_dim=good["act_dim"] + 1))          # right parameter list, wrong act_dim
+    for bad in ("[]", "null", "{}", '"text"', "1e400", wrong_act, json.dumps(dict(good, hidden=True))):
+        b.weights(5, bad, data, learner_id="L1")
+    assert (b.actor.weights_version, b.actor.bad_weights) == (4, 7)          # all counted, the actor unchanged
+    b.weights(2**64 - 2, layout, data * 2, learner_id="evil")                # a stranger: a new identity, logged
+    assert b.actor.weights_version == 2**64 - 2 and b.actor.learner_changes == 1
+    b.weights(3, layout, data, learner_id="L2")                              # a restarted learner counts from 3
+    assert b.actor.weights_version == 3 and b.actor.learner_changes == 2
+    b.weights(2, layout, data, learner_id="L2")                              # older within one identity: ignored
+    assert b.actor.weights_version == 3 and b.actor.weights_ignored == 1
+    rng = np.random.default_rng(11)
+    cmd = b.step_and_wait(0, 0, _obs(rng))
+    assert np.isfinite(cmd).all() and b.actor.steps_acted == 1               # acting with L2's weights
+
+
+def test_forged_acks_cannot_freeze_a_lockstep_actor(bench):
+    b = bench(mode="lockstep", simulation=True, learner_timeout_s=0.5)
+    b.weights(0, learner_id="L1")
+    rng = np.random.default_rng(12)
+    b.step_and_wait(0, 0, _obs(rng))
+    b.env_step(0, 1, _obs(rng), 1.0)
+    assert b.spin_until(lambda: len(b.trs) == 1)
+    tr = b.trs[0]
+    b.ack(tr, weights_version=5, learner_id="evil")                          # a stranger's ack: ignored
+    assert b.spin_until(lambda: b.actor.acks_ignored == 1)
+    b.ack(tr, weights_version=2**63, learner_id="L1")                        # our header, weights that never come
+    assert b.spin_until(lambda: b.actor.acks_matched == 1)
+    n = len(b.cmds)
+
+    def alive_and_expired() -> bool:                                         # the learner stays alive meanwhile
+        b.status_pub.publish(msgs.LearnerStatus(learner_id="L1"))
+        return b.actor.holds_expired == 1
+    assert b.spin_until(alive_and_expired, timeout=5.0)                      # answered safely, not frozen
+    assert not b.actor.logic.learner_dead
+    assert b.spin_until(lambda: len(b.cmds) == n + 1)
+    np.testing.assert_array_equal(b.cmds[n], [0.0, 0.0, 0.0])
+    cmd = b.step_and_wait(0, 5, _obs(rng))                                   # and acting again afterwards
+    assert np.isfinite(cmd).all()
 
 
 def test_lockstep_holds_env_step_until_ack_and_weights(bench):

@@ -292,6 +292,19 @@ def test_not_a_bag_is_a_clear_error(tmp_path, capsys):
         BagReader(tmp_path / "nothing")
 
 
+def test_a_nan_command_is_counted_and_the_report_still_written(tmp_path):
+    bag = tmp_path / "nan"
+    with BagRecorder(bag) as r:
+        _fill(r, 40)
+        r.write("/joint_commands", T.serialize(T.make(T.FLOAT64_MULTI_ARRAY, data=np.array([np.nan, 0.0, 1.0]))),
+                10**9 + 41 * 10_000_000)
+    assert run_cli(["analyze", str(bag), "--out", str(tmp_path / "rep")]) == 0
+    res = json.loads((tmp_path / "rep" / "analysis.json").read_text())
+    c = res["robots"]["/"]["commands"]
+    assert c["count"] == 40 and c["non_finite"] == 1 and np.isfinite(c["saturation_mean"])
+    assert (tmp_path / "rep" / "report.html").is_file()
+
+
 def test_schedule_rate_offset():
     from symphony_ros.bags.reader import BagMessage
     from symphony_ros.bags.replay import schedule
@@ -722,7 +735,7 @@ def test_train_from_bag_fills_the_buffer_with_exactly_its_transitions(recorded):
     n = load_transitions_into(agent, recorded.bag)
     sent = [t["transition"] for t in recorded.ticks if t["transition"] is not None]
     assert n == len(sent) == agent.buffer.length and not agent.learning
-    rows = agent.buffer.data[:n].numpy()
+    rows = agent.buffer.packed(slice(0, n)).numpy()
     want = np.stack([np.concatenate([s["obs"], s["action"], [np.float32(s["reward"])], s["next_obs"],
                                      [0.0 if s["terminated"] else recorded.cfg.gamma]]) for s in sent])
     np.testing.assert_array_equal(rows, want.astype(np.float32))
@@ -743,7 +756,7 @@ def test_load_bag_cli_trains_a_headless_learner(recorded, tmp_path):
     path, payload = CheckpointManager(out / "checkpoints").load_latest(kind="training")
     n = recorded.pub.published["transitions"]
     assert payload["agent"]["updates"] == 3 and payload["trainer"]["total_steps"] == n
-    assert payload["agent"]["buffer"]["filled"] is True
+    assert payload["buffer"]["meta"]["filled"] is True          # the buffer is saved incrementally beside it
 
 
 def test_rerun_compares_a_checkpoint_with_the_recorded_actions(recorded, tmp_path):
@@ -928,7 +941,8 @@ def test_real_graph_recording_reads_back_and_feeds_a_buffer(tmp_path):
     tr = read_transitions(bag)
     agent = SymphonyAgent(tr["observation"].shape[1], tr["action"].shape[1], cfg, device="cpu")
     assert load_transitions_into(agent, bag) == n == agent.buffer.length
-    np.testing.assert_array_equal(agent.buffer.data[:n, :tr["observation"].shape[1]].numpy(), tr["observation"])
+    rows = agent.buffer.packed(slice(0, n))
+    np.testing.assert_array_equal(rows[:, :tr["observation"].shape[1]].numpy(), tr["observation"])
 
 
 def test_graph_learner_bootstraps_from_a_recorded_bag(tmp_path):

@@ -33,7 +33,7 @@ def test_headless_writes_csv_png_checkpoint_and_resumes(tmp_path):
     path = CheckpointManager(out / "checkpoints").latest()
     payload = load_checkpoint(path, kind="training")
     assert payload["trainer"]["total_steps"] == 700 and payload["agent"]["updates"] == 3 * (700 - 200)
-    assert payload["agent"]["buffer"]["filled"] and payload["agent"]["buffer"]["reward_scale"] > 0
+    assert payload["buffer"]["meta"]["filled"] and payload["buffer"]["meta"]["reward_scale"] > 0   # incremental
 
     r = _cli("train", "--headless", "--env", "InvertedPendulum-v5", "--out", str(out), "--max-steps", "900",
              "--no-progress", "--resume", *TINY)

@@ -2,7 +2,7 @@
 
 (a) in-process lockstep graph: updates == G × (steps − N_exp); (b) each node in its own process; (c) malformed
 input everywhere; (d) learner SIGKILL + restart resumes while the actor holds safe commands; (e) two namespaced sims
-feed one learner; (f) the launch file (skipped where `launch` is not installed).
+feed one learner. The launch file itself runs in test_launch.py (the real `ros2 launch`).
 """
 import contextlib
 import os
@@ -196,7 +196,7 @@ def test_c_malformed_inputs_are_counted_and_never_stored(graph_factory):
     assert _spin_until(g, lambda: learner.stored >= stored + 20, timeout=60)      # still training afterwards
     with learner.lock:
         buf = learner.agent.buffer
-        assert bool(np.isfinite(buf.data[: buf.length].float().numpy()).all())
+        assert bool(np.isfinite(buf.packed(slice(0, buf.length)).numpy()).all())
     injected = lambda m: m.size == 3 or bool(np.isnan(m).all())      # the probe hears its own bad commands too
     from_actor = [m for m in probe.commands if not injected(m)]
     assert len(from_actor) > 20 and all(np.isfinite(m).all() and np.abs(m).max() <= 1.0 for m in from_actor)
@@ -247,34 +247,6 @@ def test_e_two_namespaced_sims_feed_one_learner(graph_factory):
     assert all(n > 20 for n in sent), sent                   # both robots contributed
     assert learner.stored == 160 and learner.received >= 160
     assert learner.updates == 3 * (learner.stored - TINY["n_exp"])
-
-
-def test_f_launch_file_starts_the_graph(tmp_path):
-    pytest.importorskip("launch_ros", reason="launch_ros (ROS 2's launch) is not installable from PyPI; this test "
-                                             "runs where ROS 2 is installed")
-    import launch
-    from launch.actions import IncludeLaunchDescription
-    from launch.launch_description_sources import PythonLaunchDescriptionSource
-    import threading
-    ld = launch.LaunchDescription([IncludeLaunchDescription(PythonLaunchDescriptionSource(
-        str(ROOT / "launch" / "train_sim.launch.py")), launch_arguments={"checkpoint_dir": str(tmp_path)}.items())])
-    ls = launch.LaunchService()
-    ls.include_launch_description(ld)
-    t = threading.Thread(target=ls.run, daemon=True)
-    t.start()
-    ctx = rclpy.context.Context()
-    rclpy.init(context=ctx)
-    try:
-        node = rclpy.create_node("launch_probe", context=ctx)
-        want = {"/env_step", "/joint_commands", "/transitions", "/policy_weights", "/learner_status"}
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not want <= {n for n, _ in node.get_topic_names_and_types()}:
-            time.sleep(0.5)
-        assert want <= {n for n, _ in node.get_topic_names_and_types()}
-    finally:
-        ls.shutdown()
-        t.join(timeout=30)
-        rclpy.try_shutdown(context=ctx)
 
 
 def test_launch_file_wires_only_the_shared_graph_definition():

@@ -124,7 +124,7 @@ def test_bad_transitions_are_rejected_counted_and_never_stored():
     assert s.received == s.stored + s.rejected
     assert sum(s.rejected_reasons.values()) == 5
     buf = learner.agent.buffer
-    assert buf.inserted == N and bool(torch.isfinite(buf.data[: buf.length]).all())
+    assert buf.inserted == N and bool(torch.isfinite(buf.packed(slice(0, buf.length))).all())
     assert learner.updates == G * (N - TINY["n_exp"])
     by_tag = {a[0]: a[1] for a in acks}
     assert len(acks) == N + 5
@@ -448,8 +448,10 @@ def test_node_refuses_invalid_parameters_with_reason(ctx, tmp_path):
             assert not res.successful and name in res.reason
         assert node.trigger_configure() == TransitionCallbackReturn.FAILURE   # obs_dim 0: refused, says why
         assert node.learner is None
-        node.set_parameters([Parameter("obs_dim", value=OBS), Parameter("symphony.hidden_dim", value="wide")])
-        assert node.trigger_configure() == TransitionCallbackReturn.FAILURE   # bad config override
+        node.set_parameters([Parameter("obs_dim", value=OBS)])
+        for name, value in (("symphony.hidden_dim", "wide"), ("symphony.gamma", 2.0), ("device", "banana")):
+            res = node.set_parameters([Parameter(name, value=value)])[0]   # refused when set, with the reason
+            assert not res.successful and name.split(".")[-1] in res.reason, res.reason
         node.set_parameters([Parameter("symphony.hidden_dim", value=16)])
         assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
         assert node.learner is not None and not node.learner.running           # configured, not active yet

@@ -34,16 +34,17 @@ def test_exploration_then_norm_fill():
     for i, r in enumerate(rewards):
         _add(buf, [i, 0], [0.1], r, [i + 1, 0], terminated=(i == 3))
     assert buf.length == buf.n_exp and not buf.filled               # the exploration block is complete
-    assert buf.data[:4, 3].tolist() == rewards                      # stored raw during exploration
+    assert buf.packed(slice(0, 4))[:, 3].tolist() == rewards        # stored raw during exploration
     scale = buf.norm_fill()
     assert scale == pytest.approx(2.0)                               # r̄ₙ = mean|r|
     assert buf.length == buf.capacity == 12 and buf.ptr == 0
-    assert torch.equal(buf.data[4:8], buf.data[:4]) and torch.equal(buf.data[8:], buf.data[:4])   # 3 copies
-    assert buf.data[:4, 3].tolist() == [0.5, -1.5, 1.0, 1.0]
+    rows = buf.packed()
+    assert torch.equal(rows[4:8], rows[:4]) and torch.equal(rows[8:], rows[:4])   # 3 copies
+    assert rows[:4, 3].tolist() == [0.5, -1.5, 1.0, 1.0]
     assert buf.terminal.tolist() == [False, False, False, True] * 3
-    assert buf.data[3, -1].item() == 0.0 and buf.data[0, -1].item() == pytest.approx(0.99)   # g = γ(1 − done)
+    assert rows[3, -1].item() == 0.0 and rows[0, -1].item() == pytest.approx(0.99)   # g = γ(1 − done)
     slot = _add(buf, [9, 0], [0.0], 4.0, [9, 0], False)
-    assert buf.data[slot, 3].item() == pytest.approx(2.0)           # later rewards divided by the frozen scale
+    assert buf.packed(slot)[3].item() == pytest.approx(2.0)         # later rewards divided by the frozen scale
 
 
 def test_sampling_distribution_at_512k_matches_appendix_a():
@@ -151,12 +152,12 @@ def test_bad_transitions_are_refused_and_change_nothing(bad):
     for i in range(3):
         _add(buf, [i, 0], [0], 1.0, [0, 0], False)
     buf.norm_fill()
-    snap = (buf.data.clone(), buf.terminal.copy(), buf.ptr, buf.inserted)
+    snap = (buf.packed().clone(), buf.terminal.copy(), buf.ptr, buf.inserted)
     kw = dict(s=[1, 1], a=[0.5], r=1.0, s2=[1, 1], terminated=False)
     kw.update(bad)
     with pytest.raises(ValueError):
         _add(buf, kw["s"], kw["a"], kw["r"], kw["s2"], kw["terminated"])
-    assert torch.equal(buf.data, snap[0]) and (buf.terminal == snap[1]).all()
+    assert torch.equal(buf.packed(), snap[0]) and (buf.terminal == snap[1]).all()
     assert (buf.ptr, buf.inserted) == snap[2:]
 
 
@@ -168,7 +169,7 @@ def test_state_dict_round_trip_and_sample_dtype():
     _add(buf, [7, 7], [0.5], 3.0, [7, 8], True)
     other = _buf(n_exp=6, times=2, dtype="float16", cycles=2)
     other.load_state_dict(buf.state_dict())
-    assert torch.equal(other.data, buf.data) and (other.terminal == buf.terminal).all()
+    assert torch.equal(other.packed(), buf.packed()) and (other.terminal == buf.terminal).all()
     assert (other.ptr, other.reward_scale, other.filled) == (buf.ptr, buf.reward_scale, True)
     s, a, r, s2, g = other.sample(5, torch.Generator().manual_seed(0))
     assert s.dtype == torch.float32 and s.shape == (5, 2) and a.shape == (5, 1) and r.shape == g.shape == (5, 1)

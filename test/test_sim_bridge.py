@@ -80,6 +80,19 @@ def test_bad_command_raises_and_changes_nothing(humanoid, bad):
     np.testing.assert_array_equal(b.data.qpos, before[3])
 
 
+def test_a_huge_finite_command_never_gives_a_non_finite_reward(humanoid):
+    b = humanoid
+    b.reset()
+    for value in (1e308, -1e308, 3.4e38, 1e10):
+        r = b.step(np.full(17, value))
+        assert math.isfinite(r.reward) and np.isfinite(r.observation).all()
+        np.testing.assert_array_equal(b.ctrl, np.sign(value))   # clamped to the ±1 policy range first
+    assert b.clamped_commands == 4
+    b.step(np.full(17, 0.5))                                    # a normal command is passed as is
+    np.testing.assert_allclose(b.ctrl, 0.5)
+    assert b.clamped_commands == 4
+
+
 def test_auto_reset_bookkeeping_on_truncation():
     with MujocoBridge("Humanoid-v5", episode_limit=5, seed=1) as b:
         assert b.needs_reset and b.episode == -1

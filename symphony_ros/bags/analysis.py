@@ -322,6 +322,11 @@ def command_metrics(r: _Robot, limits) -> dict[str, Any]:
     sizes = {c.size for c in r.cmd}
     d = max(sizes, key=lambda s: sum(1 for c in r.cmd if c.size == s))
     keep = [i for i, c in enumerate(r.cmd) if c.size == d]
+    finite = [i for i in keep if np.isfinite(r.cmd[i]).all()]   # a NaN/Inf command is counted, not analysed
+    non_finite = len(keep) - len(finite)
+    keep = finite
+    if not keep:
+        return dict(count=0, wrong_size=len(r.cmd) - non_finite, non_finite=non_finite)
     a = np.stack([r.cmd[i] for i in keep])
     cmd_t = np.asarray(r.cmd_t, np.int64)[keep]
     r_sub = _Robot(env_t=r.env_t, env_episode=r.env_episode, cmd_t=list(cmd_t))
@@ -338,7 +343,7 @@ def command_metrics(r: _Robot, limits) -> dict[str, Any]:
         c, e = np.histogram(a[:, j], bins=HIST_BINS, range=(float(lo_edge[j]), float(hi_edge[j])))
         hists.append(c.tolist())
         edges.append([float(x) for x in e])
-    return dict(count=int(len(a)), wrong_size=len(r.cmd) - len(a), act_dim=int(d),
+    return dict(count=int(len(a)), wrong_size=len(r.cmd) - len(a) - non_finite, non_finite=non_finite, act_dim=int(d),
                 limits=dict(low=low.tolist(), high=high.tolist(), source=source),
                 saturation=[_f(x) for x in sat], saturation_mean=_f(sat.mean()),
                 mean_abs_delta=[_f(x) for x in mad], mean_abs_delta_mean=_f(np.nanmean(mad)) if np.isfinite(mad).any()

@@ -27,8 +27,12 @@ def main(argv: list[str] | None = None) -> int:
     from ..bags import BagError
     from ..core.checkpoint import CheckpointError
     from ..core.config import ConfigError
+    from ..training.embedded import StartupError
     try:
         return int(args.func(args) or 0)
-    except (ConfigError, CheckpointError, ValueError, BagError) as exc:
+    except (ConfigError, CheckpointError, ValueError, BagError, StartupError) as exc:
         err(str(exc))
+        return EXIT_ERROR
+    except OSError as exc:   # --out under a file, no permission, disk full: what and where
+        err(f"{exc.strerror or exc}: {exc.filename}" if getattr(exc, "filename", None) else str(exc))
         return EXIT_ERROR

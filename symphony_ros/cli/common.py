@@ -24,7 +24,7 @@ def add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE", default=[],
                    help="override one config field (repeatable), e.g. --set lr=5e-5 --set eval_episodes=10")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=count(0), default=0)
 
 
 def resolve_config(args) -> tuple[Any, dict[str, Any]]:
@@ -32,3 +32,17 @@ def resolve_config(args) -> tuple[Any, dict[str, Any]]:
     from ..core.config import load_preset, parse_overrides
     overrides = parse_overrides(args.overrides)
     return load_preset(args.preset, overrides), overrides
+
+
+def count(lo: int):
+    """An argparse type: an integer >= ``lo`` (argparse prints one error line otherwise)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < lo:
+            raise argparse.ArgumentTypeError(f"{value} must be >= {lo}")
+        return value
+    parse.__name__ = f"integer >= {lo}"
+    return parse

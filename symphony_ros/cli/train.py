@@ -1,10 +1,12 @@
 """``symphony-ros train`` (the embedded ROS 2 graph, or ``--headless``) and ``symphony-ros load-bag``."""
 from __future__ import annotations
 
-from .common import add_config_args, damage, resolve_config
+from .common import add_config_args, count, damage, resolve_config
 
 
 def cmd_train(args) -> int:
+    from ..core.device import resolve_device
+    resolve_device(args.device)                    # a device that does not exist here: one line, before any work
     cfg, overrides = resolve_config(args)          # the preset is resolved once for the whole process
     if not args.headless:
         from ..training.embedded import run_embedded
@@ -65,20 +67,21 @@ def add_subcommands(sub) -> None:
     t.add_argument("--headless", action="store_true", help="plain gymnasium loop, no ROS")
     t.add_argument("--env", default="Humanoid-v5", help="gymnasium continuous-control environment id")
     t.add_argument("--out", default="runs/symphony", help="output directory (checkpoints, CSV, PNG)")
-    t.add_argument("--max-steps", type=int, default=3_000_000, help="total environment steps, exploration included")
+    t.add_argument("--max-steps", type=count(0), default=3_000_000,
+                   help="total environment steps, exploration included")
     t.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
     t.add_argument("--action-mode", default="paper", choices=("paper", "rescale"),
                    help="paper: a_max=1 sent as is (MuJoCo clamps); rescale: map [-1,1] onto the action bounds")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.add_argument("--stop-at-return", type=float, default=None, metavar="R",
                    help="(headless) stop once a noise-free evaluation reaches return R")
-    t.add_argument("--robots", type=int, default=1, help="(graph) namespaced sim bridge + actor pairs")
+    t.add_argument("--robots", type=count(1), default=1, help="(graph) namespaced sim bridge + actor pairs")
     t.add_argument("--mode", default="lockstep", choices=("lockstep", "async"), help="(graph) learner mode")
     t.add_argument("--record", action="store_true", help="(graph) record the topics to a rosbag2 bag in --out")
     t.add_argument("--from-bag", action="append", default=[], metavar="BAG",
                    help="pre-fill the replay buffer with the transitions of a bag recorded earlier (repeatable); "
                         "they count as experienced steps")
-    t.add_argument("--from-bag-updates", type=int, default=0, metavar="N",
+    t.add_argument("--from-bag-updates", type=count(0), default=0, metavar="N",
                    help="(headless) N offline gradient updates on the bag transitions before acting")
     t.set_defaults(func=cmd_train)
 
@@ -88,8 +91,8 @@ def add_subcommands(sub) -> None:
     add_config_args(p)
     p.add_argument("--env", default="Humanoid-v5", help="gymnasium env the bags were recorded on")
     p.add_argument("--out", required=True, help="output directory (checkpoints, CSV, PNG), as for train")
-    p.add_argument("--updates", type=int, default=0, help="offline gradient updates after loading")
-    p.add_argument("--max-steps", type=int, default=0,
+    p.add_argument("--updates", type=count(0), default=0, help="offline gradient updates after loading")
+    p.add_argument("--max-steps", type=count(0), default=0,
                    help="continue online until this many steps (the bags' transitions count); 0 = offline only")
     p.add_argument("--resume", action="store_true", help="start from the newest checkpoint in --out")
     p.add_argument("--no-progress", action="store_true")

@@ -31,6 +31,7 @@ from .lockstep import LockstepGate
 from .safety import CommandMapping, SafetyLayer, Watchdog, limits_from_params
 
 HOLD_WARN_S = 5.0           # warn (rate-limited) when a held env_step has waited this long for its learner_ack
+HOLD_LIMIT_S = 10.0         # a held step is answered safely after this long when learner_timeout_s is 0 (off)
 MODES = ("lockstep", "async")
 
 
@@ -72,7 +73,8 @@ class ActorCounters:
     (safe ones included), safe_commands_sent, bad_env_steps, bad_weights, weights_ignored (not newer),
     learner_changes (new learner identities accepted), watchdog_trips (rising edges), watchdog_ticks (watchdog
     periods while active), bad_actions (non-finite network output), duplicates_ignored, held_steps, acks_matched,
-    acks_ignored, inactive_ignored (env steps while not active)."""
+    acks_ignored, holds_expired (held steps answered safely because the handshake never completed),
+    inactive_ignored (env steps while not active)."""
     steps_acted: int = 0
     transitions_sent: int = 0
     transitions_failed: int = 0
@@ -89,6 +91,7 @@ class ActorCounters:
     held_steps: int = 0
     acks_matched: int = 0
     acks_ignored: int = 0
+    holds_expired: int = 0
     inactive_ignored: int = 0
     latencies_ms: collections.deque = field(default_factory=lambda: collections.deque(maxlen=1000))
 
@@ -332,7 +335,7 @@ class ActorLogic:
 
     def on_ack(self, frame_id: str, stamp_ns: int, weights_version: int, now: float, learner_id: str = "") -> None:
         self.heartbeat(now)
-        if learner_id and self.learner_id is not None and learner_id != self.learner_id:
+        if self.learner_id is not None and learner_id != self.learner_id:
             self.n.acks_ignored += 1   # another learner's (or a stranger's) ack: not our handshake
             return
         if not self.gate.ack(frame_id, stamp_ns, weights_version):
@@ -354,7 +357,9 @@ class ActorLogic:
         self.heartbeat(now)
         if self.config is None:
             return False    # unconfigured (the latched message is delivered again after configure)
-        if learner_id and learner_id != self.learner_id:
+        if learner_id != self.learner_id:
+            # versions compare within one learner's run only: a restarted (or resumed) learner counts from its own
+            # checkpoint, and a stranger's huge version must not freeze the policy for the real one
             if self.learner_id is not None:
                 self.n.learner_changes += 1
                 self.out.info(f"weights from a new learner identity '{learner_id}' (was '{self.learner_id}'): "
@@ -416,11 +421,20 @@ class ActorLogic:
         self.n.watchdog_ticks += 1
         learner_dead = self.learner_timed_out(now)
         if self.gate.held is not None:
-            if learner_dead:
+            waited = now - self.gate.held_since
+            limit = self.settings.learner_timeout_s if self.settings.learner_timeout_s > 0 else HOLD_LIMIT_S
+            if learner_dead or waited > limit:
+                # a silent learner, or a handshake that never completes (a lost or forged ack naming weights that
+                # never come): stop waiting, answer safely, and act again on the next step
+                if not learner_dead:
+                    self.n.holds_expired += 1
+                    self.out.warning(f"env_step held {waited:.1f} s for learner_ack {self.gate.pending} / weights >= "
+                                     f"{self.gate.need_version} (have {self.seen_version}): answering it with the "
+                                     "safe command")
                 step = self.gate.drop_held()
-                self._answer_safe(step.key, "learner silent")
+                self._answer_safe(step.key, "learner silent" if learner_dead else "handshake timed out")
                 return
-            if now - self.gate.held_since > HOLD_WARN_S:
+            if waited > HOLD_WARN_S:
                 self.out.bad("hold", f"env_step held {now - self.gate.held_since:.1f} s waiting for learner_ack "
                              f"{self.gate.pending} / weights >= {self.gate.need_version} (is the learner in "
                              "lockstep?)")

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from .config import SymphonyConfig, from_dict
+from .device import DeviceError, resolve_device  # noqa: F401 (re-exported)
 from .losses import rehae, rehse, swaddling, temporal_advantage
 from .networks import Actor, CriticEnsemble, GradientDropout, sorted_weighted_target
 from .optimizer import SymphonyAdam
@@ -35,14 +36,7 @@ def _graphs_take_generators() -> bool:
     return hasattr(torch.cuda.CUDAGraph, "register_generator_state")
 
 
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """"auto" → CUDA when available, else CPU. A CUDA request without CUDA is a clear error."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device '{device}' was requested but CUDA is not available; use device=cpu or auto")
-    return dev
+GOOD_STATE_EVERY = 500   # updates between copies of the last good state (taken only while healthy)
 
 
 @dataclass
@@ -86,10 +80,17 @@ class SymphonyAgent:
                                       betas=(cfg.adam_beta1, cfg.adam_beta2), eps=cfg.adam_eps,
                                       weight_decay=cfg.weight_decay)
         self._critic_params = list(self.critic.parameters())
+        self._params = list(self.actor.parameters()) + self._critic_params
         self._target_params = list(self.critic_target.parameters())
         self.target_weights = critic_target_weights(self.critic.n_q, cfg.target_weight_family,
                                                     cfg.target_weight_power).float().to(self.device)
         self.m = torch.zeros((), device=self.device)   # EMA of the target value carried between updates
+        # the update guard (docs/algorithm.md#optimizer): device-side counters, read by guard()
+        self._skipped = torch.zeros((), dtype=torch.long, device=self.device)   # updates skipped (non-finite)
+        self._bad_run = torch.zeros((), dtype=torch.long, device=self.device)   # skipped in a row, now
+        self.restores = 0
+        self._good: list[torch.Tensor] | None = None    # copies of the last state known good
+        self._good_at = -GOOD_STATE_EVERY
         self._graph: "torch.cuda.CUDAGraph | None" = None
         self._graph_stats: UpdateStats | None = None
         if self._graph_mode and not _graphs_take_generators():
@@ -179,10 +180,18 @@ class SymphonyAgent:
         loss = actor_loss + critic_loss + swaddling_loss
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        self.optimizer.step()
         with torch.no_grad():
-            torch._foreach_lerp_(self._target_params, self._critic_params, cfg.tau)   # θ_T ← (1−τ)θ_T + τθ
-            self.m.copy_(m_t.mean())
+            # update guard: a NaN/Inf loss or gradient (absurd input, overflow) skips this update entirely
+            grads = [p.grad for p in self._params if p.grad is not None]
+            finite = torch.isfinite(loss) & torch.isfinite(torch.stack(torch._foreach_norm(grads)).sum())
+            gate = finite.float()
+            self.optimizer.step(gate=gate)
+            torch._foreach_lerp_(self._target_params, self._critic_params,     # θ_T ← (1−τ)θ_T + τθ
+                                 [gate * cfg.tau] * len(self._target_params))
+            self.m.copy_(torch.where(finite, m_t.mean(), self.m))
+            bad = (~finite).long()
+            self._skipped.add_(bad)
+            self._bad_run.mul_(bad).add_(bad)
         return UpdateStats(critic_loss.detach(), actor_loss.detach(), swaddling_loss.detach(),
                            sigma.detach().mean(), beta.detach().mean(), q_next.detach().mean())
 
@@ -200,6 +209,7 @@ class SymphonyAgent:
         params = [t for m in (self.actor, self.critic, self.critic_target) for t in m.state_dict().values()]
         saved = [t.detach().clone() for t in params]
         saved_m, saved_rng = self.m.clone(), torch.cuda.get_rng_state(self.device)
+        saved_guard = self._skipped.clone(), self._bad_run.clone()
         saved_gen = self.generator.get_state()
         had_state = {id(p): {k: v.clone() for k, v in st.items() if torch.is_tensor(v)}
                      for p, st in self.optimizer.state.items()}
@@ -213,6 +223,8 @@ class SymphonyAgent:
             for t, v in zip(params, saved):
                 t.copy_(v)
             self.m.copy_(saved_m)
+            self._skipped.copy_(saved_guard[0])
+            self._bad_run.copy_(saved_guard[1])
             for p, st in self.optimizer.state.items():
                 for k, v in st.items():
                     if torch.is_tensor(v):
@@ -227,16 +239,56 @@ class SymphonyAgent:
             self._graph_stats = self._update_body(gen)
         self._graph = graph
 
+    # ------------------------------------------------------------------ update guard
+    def health(self) -> tuple[int, int]:
+        """(updates skipped because the loss or a gradient was NaN/Inf, how many of the latest were in a row).
+        Reads device counters: one synchronisation."""
+        return int(self._skipped), int(self._bad_run)
+
+    def finite_parameters(self) -> bool:
+        """True if every parameter of the actor and the critics (and their targets) is finite."""
+        with torch.no_grad():
+            return all(bool(torch.isfinite(p).all()) for p in self._guarded())
+
+    def _guarded(self) -> list[torch.Tensor]:
+        opt = [t for st in self.optimizer.state.values() for t in st.values() if torch.is_tensor(t)]
+        return [p.data for p in self._params] + [p.data for p in self._target_params] + opt + [self.m]
+
+    def guard(self, max_bad_run: int) -> str | None:
+        """The update guard's host side (call it every few updates): after ``max_bad_run`` skipped updates in a row,
+        restore the last good state (parameters, targets, optimizer moments, EMA) and return a line saying so; while
+        healthy, remember the state every ``GOOD_STATE_EVERY`` updates. Returns None when there is nothing to say."""
+        _, run = self.health()
+        if run >= max(1, int(max_bad_run)):
+            self._bad_run.zero_()
+            if self._good is None:
+                return (f"{run} updates in a row had a non-finite loss or gradient and no good state is known yet; "
+                        "the updates stay skipped until the data is sane again")
+            with torch.no_grad():
+                for t, g in zip(self._guarded(), self._good):
+                    t.copy_(g)
+            self.restores += 1
+            return (f"{run} updates in a row had a non-finite loss or gradient: restored the last good state (from "
+                    f"update {self._good_at}); restores so far: {self.restores}")
+        if run == 0 and self.updates - self._good_at >= GOOD_STATE_EVERY and self.finite_parameters():
+            with torch.no_grad():
+                self._good = [t.detach().clone() for t in self._guarded()]
+            self._good_at = self.updates
+        return None
+
     # ------------------------------------------------------------------ state
-    def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue training as if never stopped (buffer included)."""
+    def state_dict(self, *, include_buffer: bool = True) -> dict[str, Any]:
+        """Everything needed to continue training as if never stopped: networks, optimizer, EMA, counters, random
+        generators and (``include_buffer``) the whole replay buffer. Checkpoints leave the buffer out and save it
+        incrementally instead (core/buffer_store.py)."""
         return dict(
             format="symphony_ros.agent/1", obs_dim=self.obs_dim, act_dim=self.act_dim,
             config=self.config.to_dict(), actor=self.actor.state_dict(), critic=self.critic.state_dict(),
             critic_target=self.critic_target.state_dict(), optimizer=self.optimizer.state_dict(),
             m=self.m.detach().cpu(), updates=self.updates, generator=self.generator.get_state(),
+            guard=dict(skipped=int(self._skipped), bad_run=int(self._bad_run), restores=self.restores),
             cuda_rng=torch.cuda.get_rng_state(self.device) if self._graph_mode else None,
-            buffer=self.buffer.state_dict() if self.buffer is not None else None,
+            buffer=self.buffer.state_dict() if self.buffer is not None and include_buffer else None,
         )
 
     def load_state_dict(self, sd: dict[str, Any], *, load_buffer: bool = True) -> None:
@@ -256,6 +308,11 @@ class SymphonyAgent:
         self.optimizer.load_state_dict(sd["optimizer"])
         self.m.copy_(sd["m"].to(self.device))
         self.updates = int(sd["updates"])
+        guard = sd.get("guard") or {}
+        self._skipped.fill_(int(guard.get("skipped", 0)))
+        self._bad_run.fill_(int(guard.get("bad_run", 0)))
+        self.restores = int(guard.get("restores", 0))
+        self._good, self._good_at = None, -GOOD_STATE_EVERY
         try:
             self.generator.set_state(sd["generator"])
         except RuntimeError:   # a checkpoint from another device type (CUDA <-> CPU): same seed lineage, new stream

@@ -117,3 +117,74 @@ class CheckpointManager:
         if errors:
             raise CheckpointError("no usable checkpoint in " + str(self.directory) + ": " + "; ".join(errors))
         return None
+
+
+class AgentCheckpoints(CheckpointManager):
+    """Checkpoints of an agent whose replay buffer is saved incrementally (docs/algorithm.md#replay-storage).
+
+    ``DIR/ckpt_<step>.pt`` holds everything but the buffer rows (networks, optimizer, counters, the buffer's
+    manifest; tens of MB at most) and is written atomically; ``DIR/buffer/`` holds the rows
+    (:class:`~symphony_ros.core.buffer_store.BufferStore`), of which a save writes only what changed since the
+    previous save. ``DIR/ckpt_<step>.buffer.json`` repeats the manifest, so unreferenced buffer files can be deleted
+    without reading the checkpoints. Temporary files a killed writer left behind are removed on construction."""
+
+    def __init__(self, directory: str | Path, keep: int = 2) -> None:
+        from .buffer_store import BufferStore, remove_stale_temporaries
+        super().__init__(directory, keep)
+        remove_stale_temporaries(self.directory)
+        self.store = BufferStore(self.directory / "buffer")
+        self.last_save: dict[str, Any] = {}
+
+    def _sidecar(self, path: Path) -> Path:
+        return path.with_name(path.name[: -len(".pt")] + ".buffer.json")
+
+    def save_agent(self, step: int, payload: dict[str, Any], buffer: Any) -> Path:
+        """Write ``payload`` (which must not hold the buffer) with ``buffer``'s manifest; rotate; delete buffer files
+        no kept checkpoint references. ``last_save`` tells the seconds and bytes it took."""
+        import json
+        import time
+        t0 = time.perf_counter()
+        manifest = self.store.save(buffer)
+        path = self.directory / f"ckpt_{int(step):012d}.pt"
+        atomic_write_bytes(self._sidecar(path), json.dumps(manifest).encode())
+        save_checkpoint(path, dict(payload, buffer=manifest))
+        state_bytes = path.stat().st_size
+        for old in self.paths()[: -self.keep]:
+            old.unlink(missing_ok=True)
+            self._sidecar(old).unlink(missing_ok=True)
+        kept = []
+        for p in self.paths():
+            try:
+                kept.append(json.loads(self._sidecar(p).read_text()))
+            except (OSError, ValueError):   # no sidecar: an older-format checkpoint, it references no buffer file
+                pass
+        self.store.collect(kept)
+        self.last_save = dict(path=str(path), seconds=time.perf_counter() - t0,
+                              buffer_bytes=int(manifest["bytes_written"]), state_bytes=int(state_bytes))
+        return path
+
+    def load_agent_latest(self, *, kind: str, validate: Callable[[dict[str, Any]], None],
+                          apply: Callable[[Path, dict[str, Any]], None], buffer: Any
+                          ) -> tuple[Path, dict[str, Any]] | None:
+        """Resume from the newest usable checkpoint: ``validate(payload)`` (ValueError/KeyError = incompatible),
+        ``buffer`` rebuilt from its manifest (a full buffer inside older checkpoints is loaded by ``apply``), then
+        ``apply(path, payload)``. A bad newer checkpoint (torn, incompatible, missing buffer files) is logged and the
+        previous one tried; None if there is none at all; CheckpointError if none is usable."""
+        errors = []
+        for path in reversed(self.paths()):
+            try:
+                payload = load_checkpoint(path, kind=kind)
+                try:
+                    validate(payload)
+                except (ValueError, KeyError) as exc:
+                    raise CheckpointError(f"checkpoint {path} is incompatible: {exc}") from None
+                if payload.get("buffer") is not None:
+                    self.store.load(buffer, payload["buffer"])
+                apply(path, payload)
+                return path, payload
+            except CheckpointError as exc:
+                log.error("%s; trying the previous checkpoint", exc)
+                errors.append(str(exc))
+        if errors:
+            raise CheckpointError("no usable checkpoint in " + str(self.directory) + ": " + "; ".join(errors))
+        return None

@@ -81,6 +81,8 @@ class SymphonyConfig:
     adam_eps: float = _f(1e-8, "Adam ε", lo=0.0, lo_open=True, hi=1.0)
     weight_decay: float = _f(0.01, "decoupled weight decay λ on every parameter", lo=0.0, hi=1.0)
     tau: float = _f(0.005, "Polyak rate τ of the target critics", lo=0.0, lo_open=True, hi=1.0)
+    max_bad_updates: int = _f(100, "update guard: updates in a row with a non-finite loss or gradient (each skipped) "
+                              "before the last good state is restored", lo=1, hi=1_000_000_000)
     # Fading Replay Buffer (docs/algorithm.md#replay-buffer)
     n_exp: int = _f(10240, "N_exp: exploration steps with the untrained actor + noise, no updates", lo=1,
                     hi=100_000_000)
@@ -91,6 +93,8 @@ class SymphonyConfig:
                                        lo=-1, hi=1_000_000)
     buffer_dtype: str = _f("float32", "storage dtype of the buffer", choices=("float32", "float16"))
     reward_scale_eps: float = _f(1e-8, "ε guarding r̄ₙ = max(mean|r|, ε)", lo=0.0, lo_open=True, hi=1.0)
+    storage_abs_limit: float = _f(1e6, "storage rule: the largest |observation value| and |reward| a transition may "
+                                  "hold (larger ones are rejected, never stored)", lo=0.0, lo_open=True, hi=3e38)
     # protocol (docs/algorithm.md#training-loop, simulation)
     episode_limit: int = _f(1000, "steps per episode (the TimeLimit)", lo=1, hi=100_000_000)
     zero_policy_window: int = _f(50, "SIMULATION ONLY: last steps of an episode acted with pure noise", lo=0,
@@ -178,6 +182,18 @@ def _coerce(f: dataclasses.Field, value: Any) -> Any:
             hi is not None and (out > hi or (m.get("hi_open") and out == hi)):
         raise ConfigError(f"config key '{name}': {out!r} is out of range; expected {_allowed(f)}")
     return out
+
+
+def check_field(name: str, value: Any) -> str | None:
+    """Why ``value`` is not acceptable for config field ``name`` (one line), or None if it is."""
+    f = FIELDS.get(name)
+    if f is None:
+        return f"unknown config key '{name}'"
+    try:
+        _coerce(f, value)
+    except ConfigError as exc:
+        return str(exc)
+    return None
 
 
 def validate(cfg: SymphonyConfig) -> SymphonyConfig:

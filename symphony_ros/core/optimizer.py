@@ -5,6 +5,10 @@ parameter.
 
 With no bias correction the first step is (1−β1)/√(1−β2) ≈ 5.4× a bias-corrected Adam step (β = (0.618, 0.995)).
 Implemented with ``torch._foreach_*`` kernels: one launch per operation for all parameters.
+
+``step(gate)``: with a 0-d float tensor ``gate`` (1.0 or 0.0, computed on the device, so the step can be captured in
+a CUDA graph) a step with ``gate = 0`` changes nothing at all: moments and parameters stay exactly as they were
+(the update guard of docs/algorithm.md#optimizer skips updates whose loss or gradients are not finite).
 """
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ class SymphonyAdam(torch.optim.Optimizer):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
 
     @torch.no_grad()
-    def step(self, closure=None):  # type: ignore[override]
+    def step(self, closure=None, gate: torch.Tensor | None = None):  # type: ignore[override]
         loss = closure() if closure is not None else None
         for group in self.param_groups:
             params = [p for p in group["params"] if p.grad is not None]
@@ -40,6 +44,9 @@ class SymphonyAdam(torch.optim.Optimizer):
             group["step"] = group.get("step", 0) + 1   # informational: no bias correction uses it
             beta1, beta2 = group["betas"]
             lr, wd = group["lr"], group["weight_decay"]
+            if gate is not None:
+                self._gated_step(params, grads, exp_avg, exp_avg_sq, gate, beta1, beta2, lr, wd, group["eps"])
+                continue
             torch._foreach_lerp_(exp_avg, grads, 1 - beta1)                 # m ← β1·m + (1−β1)·g
             torch._foreach_mul_(exp_avg_sq, beta2)                           # v ← β2·v + (1−β2)·g²
             torch._foreach_addcmul_(exp_avg_sq, grads, grads, 1 - beta2)
@@ -49,3 +56,20 @@ class SymphonyAdam(torch.optim.Optimizer):
                 torch._foreach_mul_(params, 1 - lr * wd)                      # decoupled: θ ← θ − lr·λ·θ
             torch._foreach_addcdiv_(params, exp_avg, denom, value=-lr)        # θ ← θ − lr·m/(√v + ε)
         return loss
+
+    @staticmethod
+    def _gated_step(params, grads, exp_avg, exp_avg_sq, gate, beta1, beta2, lr, wd, eps) -> None:
+        """The same equations with every change multiplied by ``gate`` (exactly none when it is 0; non-finite
+        gradients are zeroed first, so 0·NaN never reaches a moment)."""
+        n = len(params)
+        g = [torch.where(gate > 0, x, 0.0) for x in grads]
+        torch._foreach_lerp_(exp_avg, g, [gate * (1 - beta1)] * n)        # m ← m + (1−β1)·gate·(g − m)
+        g2 = torch._foreach_mul(g, g)
+        torch._foreach_lerp_(exp_avg_sq, g2, [gate * (1 - beta2)] * n)    # v ← v + (1−β2)·gate·(g² − v)
+        denom = torch._foreach_sqrt(exp_avg_sq)
+        torch._foreach_add_(denom, eps)
+        step = torch._foreach_div(exp_avg, denom)                          # m/(√v + ε)
+        if wd:
+            torch._foreach_add_(step, params, alpha=wd)                     # + λ·θ (decoupled)
+        torch._foreach_mul_(step, gate * lr)
+        torch._foreach_sub_(params, step)                                  # θ ← θ − lr·gate·(m/(√v+ε) + λθ)

@@ -88,6 +88,8 @@ class MujocoBridge:
         episode_limit: time limit in steps (gymnasium TimeLimit): the step that reaches it is ``truncated``.
         action_mode: ``paper`` (commands passed unchanged) or ``rescale`` ([-1, 1] mapped onto the action Box).
         seed: seed of the first reset (later resets continue the env's random stream); None = unseeded.
+        command_limit: commands are clamped to ±command_limit (policy units) before the env sees them, so a huge
+            finite command cannot become an infinite control cost (counted in ``clamped_commands``).
         **env_kwargs: passed to ``gymnasium.make``.
 
     Raises:
@@ -95,9 +97,13 @@ class MujocoBridge:
     """
 
     def __init__(self, env_id: str = "Humanoid-v5", *, episode_limit: int = 1000, action_mode: str = "paper",
-                 seed: int | None = 0, **env_kwargs) -> None:
+                 seed: int | None = 0, command_limit: float = 1.0, **env_kwargs) -> None:
         if int(episode_limit) < 1:
             raise ValueError(f"episode_limit must be >= 1, got {episode_limit}")
+        if not (np.isfinite(command_limit) and command_limit > 0):
+            raise ValueError(f"command_limit must be a finite number > 0, got {command_limit}")
+        self.command_limit = float(command_limit)
+        self.clamped_commands = 0   # commands with a value beyond ±command_limit (clamped before the env saw them)
         self.env_id = env_id
         self.env = make_env(env_id, episode_limit=int(episode_limit), seed=seed, **env_kwargs)
         try:
@@ -255,6 +261,9 @@ class MujocoBridge:
         c = self.check_command(command)
         if self._done:
             return self.reset()
+        if np.abs(c).max() > self.command_limit:   # a huge finite command must not become an infinite control cost
+            self.clamped_commands += 1
+            c = np.clip(c, -self.command_limit, self.command_limit)
         obs, reward, terminated, truncated, _ = self.env.step(self.mapping(c))
         self.step_in_episode += 1
         self.total_steps += 1

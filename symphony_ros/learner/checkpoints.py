@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
-from ..core.checkpoint import CheckpointError, CheckpointManager, load_checkpoint, save_checkpoint
+from ..core.checkpoint import AgentCheckpoints, CheckpointError, CheckpointManager, load_checkpoint, save_checkpoint
 
 if TYPE_CHECKING:
     from .engine import LearnerEngine
@@ -35,6 +35,7 @@ class CheckpointService:
         self.engine = engine
         self.requests: "queue.SimpleQueue[SaveRequest]" = queue.SimpleQueue()
         self._saved_at: tuple[int, int, int] = (0, 0, 0)   # (stored, rejected, updates) of the last save/load
+        self.last_save: dict[str, Any] = {}                # seconds and bytes of the last incremental save
 
     # ------------------------------------------------------------------ payload
     def _progress(self) -> tuple[int, int, int]:
@@ -46,22 +47,29 @@ class CheckpointService:
         """True if anything was stored, rejected or updated since the last checkpoint written or loaded."""
         return self._saved_at != self._progress()
 
-    def payload(self) -> dict[str, Any]:
-        """The checkpoint (kind 'learner'): agent state with the replay buffer, plus the learner's counters. Call at a
-        safe point (holding the engine's lock)."""
+    def payload(self, *, include_buffer: bool = True) -> dict[str, Any]:
+        """The checkpoint (kind 'learner'): agent state (with the whole replay buffer unless the buffer is saved
+        incrementally beside it), plus the learner's counters. Call at a safe point (holding the engine's lock)."""
         e = self.engine
-        return dict(kind=CHECKPOINT_KIND, agent=e.agent.state_dict(),
+        return dict(kind=CHECKPOINT_KIND, agent=e.agent.state_dict(include_buffer=include_buffer),
                     learner=dict(format=LEARNER_FORMAT, mode=e.mode, seed=e.seed,
                                  weights_version=e.updater.weights_version, utd_target=e.updater.utd_target,
                                  weights_every=e.updater.K, max_steps=e.store.max_steps, **e.store.state_dict()))
 
     def write(self, target: SaveTarget) -> Path:
-        """Write now (the caller holds the engine's lock)."""
-        payload, progress = self.payload(), self._progress()
-        if isinstance(target, CheckpointManager):
-            path = target.save(self.engine.stored, payload)
+        """Write now (the caller holds the engine's lock). Into :class:`AgentCheckpoints`: the buffer incrementally
+        (only what changed since the last save); into a plain manager or a file: everything in one file."""
+        progress = self._progress()
+        if not self.engine.agent.finite_parameters():
+            raise CheckpointError("the learner's parameters are not finite: no checkpoint written (the previous one "
+                                  "is kept; the update guard restores the last good state)")
+        if isinstance(target, AgentCheckpoints):
+            path = target.save_agent(self.engine.stored, self.payload(include_buffer=False), self.engine.agent.buffer)
+            self.last_save = dict(target.last_save)
+        elif isinstance(target, CheckpointManager):
+            path = target.save(self.engine.stored, self.payload())
         else:
-            path = save_checkpoint(target, payload)
+            path = save_checkpoint(target, self.payload())
         self._saved_at = progress
         return path
 
@@ -121,18 +129,17 @@ class CheckpointService:
         return Path(path)
 
     def load_latest(self, directory: Union[str, Path, CheckpointManager]) -> Optional[Path]:
-        manager = directory if isinstance(directory, CheckpointManager) else CheckpointManager(directory)
-        found = manager.load_latest(kind=CHECKPOINT_KIND, validate=self.validate)
-        if found is None:
-            return None
-        self.apply(*found)
-        return found[0]
+        manager = directory if isinstance(directory, AgentCheckpoints) else AgentCheckpoints(
+            directory.directory if isinstance(directory, CheckpointManager) else directory)
+        found = manager.load_agent_latest(kind=CHECKPOINT_KIND, validate=self.validate, apply=self.apply,
+                                          buffer=self.engine.agent.buffer)
+        return None if found is None else found[0]
 
     def apply(self, path: Path, payload: dict[str, Any]) -> None:
         e = self.engine
         with e.lock:
             try:
-                e.agent.load_state_dict(payload["agent"])
+                e.agent.load_state_dict(payload["agent"], load_buffer=payload["agent"].get("buffer") is not None)
                 lr = payload["learner"]
                 e.store.load_state_dict(lr)
                 e.updater.weights_version = int(lr["weights_version"])

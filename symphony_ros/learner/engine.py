@@ -28,7 +28,8 @@ from typing import Any, Callable, Iterable, Optional, Union
 import numpy as np
 import torch
 
-from ..core.agent import SymphonyAgent, resolve_device
+from ..core.agent import SymphonyAgent
+from ..core.device import resolve_device
 from ..core.checkpoint import CheckpointManager
 from ..core.config import SymphonyConfig
 from ..core.storage import InvalidTransition, Transition
@@ -93,12 +94,13 @@ class LearnerEngine:
         self.stats_period_s = float(stats_period_s)
         self.store = TransitionStore(self.agent, max_steps=max_steps, mode=mode, log=self.log.info)
         self.updater = UpdateLoop(self.agent, mode=mode, weights_every=weights_every, utd_target=utd_target,
-                                  on_weights=on_weights, safe_call=self.safe_call)
+                                  on_weights=on_weights, safe_call=self.safe_call, warn=self.log.warning)
         self.checkpoints = CheckpointService(self)
         self.worker = Worker(self)
         self.done = self.store.full
         self.error: Optional[str] = None
         self._losses: dict[str, float] = {}
+        self._health = (0, 0)                         # (updates skipped, skipped in a row), read at each tick
         self._rate = RateMeter(stats_period_s)
         self._stats_t = -math.inf
 
@@ -271,7 +273,8 @@ class LearnerEngine:
         self._stats_t = now
         if last is not None:
             self.updater.last = None
-            self._losses = last.as_floats()   # the only device synchronisation for statistics
+            self._losses = last.as_floats()   # the only device synchronisations for statistics
+            self._health = self.agent.health()
 
     def current_weights(self) -> tuple[int, str, np.ndarray]:
         """(version, layout JSON, float32 data (P,)) of the actor now (taken at a safe point)."""
@@ -296,7 +299,9 @@ class LearnerEngine:
             utd=self.utd, critic_loss=L.get("critic_loss", nan), actor_loss=L.get("actor_loss", nan),
             swaddling_loss=L.get("swaddling_loss", nan), sigma_mean=L.get("sigma_mean", nan),
             beta_mean=L.get("beta_mean", nan), q_mean=L.get("q_mean", nan), rejected_reasons=reasons,
-            error=self.error)
+            error=self.error, healthy=self._health[1] == 0 and self.error is None,
+            updates_skipped=self._health[0], restores=self.agent.restores,
+            weights_withheld=self.updater.withheld)
 
     # ------------------------------------------------------------------ checkpoints
     def save(self, target: SaveTarget, timeout: Optional[float] = None) -> Path:

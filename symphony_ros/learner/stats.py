@@ -36,6 +36,10 @@ class LearnerStats:
     q_mean: float
     rejected_reasons: dict[str, int]
     error: Optional[str]
+    healthy: bool = True            # no update skipped for a non-finite loss/gradient in the latest run
+    updates_skipped: int = 0        # updates skipped (non-finite loss or gradient)
+    restores: int = 0               # last good state restored after max_bad_updates skipped in a row
+    weights_withheld: int = 0       # weight snapshots not published because they were not finite
 
 
 class RateMeter:

@@ -1,5 +1,6 @@
 """The learner's update loop: how many updates to run and when (lockstep: the G a transition owes; async: toward the
-UTD target, :meth:`TrainingSchedule.updates_owed`), and the weight snapshots every K updates."""
+UTD target, :meth:`TrainingSchedule.updates_owed`), the update guard's host side (:meth:`SymphonyAgent.guard`), and
+the weight snapshots every K updates, never of non-finite weights."""
 from __future__ import annotations
 
 from typing import Callable, Optional
@@ -18,7 +19,8 @@ class UpdateLoop:
 
     def __init__(self, agent: SymphonyAgent, *, mode: str, weights_every: int, utd_target: float,
                  on_weights: Optional[WeightsCallback] = None,
-                 safe_call: Callable[..., None] = lambda fn, *a: fn(*a)) -> None:
+                 safe_call: Callable[..., None] = lambda fn, *a: fn(*a),
+                 warn: Callable[[str], None] = lambda text: None) -> None:
         self.agent = agent
         self.mode = mode
         self.G = int(agent.config.updates_per_step)
@@ -28,6 +30,8 @@ class UpdateLoop:
         self._safe_call = safe_call
         self.weights_version = -1          # none published yet
         self.last: Optional[UpdateStats] = None
+        self.withheld = 0                  # weight snapshots not published because they were not finite
+        self._warn = warn
 
     @property
     def updates(self) -> int:
@@ -42,12 +46,21 @@ class UpdateLoop:
         for _ in range(n):
             self.last = self.agent.update()
             if self.updates - self.weights_version >= self.K:
+                said = self.agent.guard(self.agent.config.max_bad_updates)
+                if said:
+                    self._warn(said)
                 self.emit_weights()
 
     def emit_weights(self) -> None:
+        layout, data = flatten_actor(self.agent.actor)
+        if not np.isfinite(data).all():    # never publish what no actor should act with
+            self.withheld += 1
+            if self.withheld & (self.withheld - 1) == 0:     # 1st, 2nd, 4th, 8th ... time: one line each
+                self._warn(f"the actor's weights after {self.updates} updates are not finite: not published "
+                           f"({self.withheld} snapshots withheld so far)")
+            return
         self.weights_version = self.updates
         if self.on_weights is not None:
-            layout, data = flatten_actor(self.agent.actor)
             self._safe_call(self.on_weights, self.weights_version, layout, data)
 
     def current_weights(self) -> tuple[int, str, np.ndarray]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from rclpy.clock import Clock, ClockType
@@ -25,7 +25,7 @@ from symphony_ros_interfaces.msg import EnvStep, LearnerAck, LearnerStatus, Poli
 from .. import contract as C
 from ..control.actor_logic import ActorCounters, ActorLogic, ActorSettings, MODES, Outputs, float_list
 from ..control.safety import COMMAND_MODES
-from ..core.agent import resolve_device
+from ..core.device import resolve_device
 from ..core.checkpoint import CheckpointError
 from ..core.config import ConfigError, SymphonyConfig, load_preset
 from ..core.policy import ActorPolicy, load_actor_file
@@ -35,8 +35,23 @@ from . import common as c
 WATCHDOG_HZ = 20.0          # watchdog timer rate (Hz): a trip publishes the safe command on every tick
 
 
-def actor_param_specs() -> list[c.ParamSpec]:
-    """The actor's ROS parameters (defaults = config/actor.yaml) plus ``symphony.<config field>`` overrides."""
+def _joint_list(name: str, joint_count: Callable[[], int | None]) -> Callable[[Any], str | None]:
+    """The set-time rule of a per-joint list parameter: finite numbers, as many as the actor's joints (once known)."""
+    def check(value: Any) -> str | None:
+        try:
+            values = float_list(value, name)
+        except ValueError as exc:
+            return str(exc)
+        n = joint_count()
+        if values is not None and n is not None and len(values) != n:
+            return f"{len(values)} values given, the actor commands {n} joints"
+        return None
+    return check
+
+
+def actor_param_specs(joint_count: Callable[[], int | None] = lambda: None) -> list[c.ParamSpec]:
+    """The actor's ROS parameters (defaults = config/actor.yaml) plus ``symphony.<config field>`` overrides.
+    ``joint_count`` tells the per-joint list parameters how many values they must have (None = not known yet)."""
     return [
         c.ParamSpec("preset", "s3", "Symphony preset name (s3, se, s2, ed, s2_tilde) or preset YAML path"),
         c.ParamSpec("mode", "async", "lockstep: wait for the learner's ack before acting on the next step (sim); "
@@ -44,15 +59,17 @@ def actor_param_specs() -> list[c.ParamSpec]:
         c.ParamSpec("simulation", False, "true ONLY in simulation: enables the zero-policy window (let it fall)"),
         c.ParamSpec("robot_id", "robot", "this robot's id: Transition.header.frame_id, matched by learner_ack"),
         c.ParamSpec("seed", 0, "seed of the exploration noise generator", lo=0, hi=2**31 - 1),
-        c.ParamSpec("device", "cpu", "torch device of the actor network: cpu, cuda, cuda:<i>, auto"),
+        c.ParamSpec("device", "cpu", "torch device of the actor network: cpu, cuda, cuda:<i>, auto",
+                    validate=c.device_reason),
         c.ParamSpec("policy_file", "", "exported actor or training checkpoint to start from; '' = wait for the "
                     "learner's policy_weights"),
         c.ParamSpec("joint_lower", "", "per-joint lower command limits (float list); empty = -1 (policy units). "
-                    "A REAL ROBOT MUST SET THEM", dynamic=True),
+                    "A REAL ROBOT MUST SET THEM", dynamic=True, validate=_joint_list("joint_lower", joint_count)),
         c.ParamSpec("joint_upper", "", "per-joint upper command limits (float list); empty = +1 (policy units). "
-                    "A REAL ROBOT MUST SET THEM", dynamic=True),
+                    "A REAL ROBOT MUST SET THEM", dynamic=True, validate=_joint_list("joint_upper", joint_count)),
         c.ParamSpec("safe_command", "", "command sent on bad input, watchdog and deactivation (float list); "
-                    "empty = zeros clipped into the limits", dynamic=True),
+                    "empty = zeros clipped into the limits", dynamic=True,
+                    validate=_joint_list("safe_command", joint_count)),
         c.ParamSpec("command_mode", "paper", "policy action -> command: paper = as is (then clamped), rescale = "
                     "[-1, 1] mapped affinely onto [joint_lower, joint_upper]", choices=COMMAND_MODES),
         c.ParamSpec("obs_timeout_s", 0.5, "watchdog: safe command when no valid env_step for this long (s)",
@@ -75,23 +92,34 @@ class ActorNode(LifecycleNode):
         super().__init__("actor", **kwargs)
         self._lock = threading.RLock()
         self._given_config = config
-        self._live = c.declare_parameters(self, actor_param_specs(), on_change=self._on_param_change)
+        self.logic: ActorLogic | None = None
+        self._live = c.declare_parameters(self, actor_param_specs(self._joint_count), on_change=self._on_param_change)
         self._bad = c.BadInputCounter(self.get_logger())
         self._steady = Clock(clock_type=ClockType.STEADY_TIME)
         self._pubs: list[Any] = []
         self._subs: list[Any] = []
         self._cmd_pub = self._tr_pub = self._timer = None
+        self._last_error = ""
         log = self.get_logger()
         self.logic = ActorLogic(Outputs(command=self._publish_command, transition=self._publish_transition,
                                         command_listeners=self._command_listeners, bad=self._bad,
                                         info=log.info, warning=log.warning, error=log.error))
+        self.startup_error: str | None = None   # set when autostart fails: the process then exits 1
         if self._live["autostart"]:
             if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
-                log.error("autostart: configure failed; the actor stays unconfigured")
+                self.startup_error = f"autostart: configure failed ({self._last_error})"
             elif self.trigger_activate() != TransitionCallbackReturn.SUCCESS:
-                log.error("autostart: activate failed; the actor stays inactive")
+                self.startup_error = "autostart: activate failed"
 
     # ------------------------------------------------------------------------------------------ state
+    def _joint_count(self) -> int | None:
+        logic = self.logic
+        if logic is None:
+            return None
+        if logic.safety is not None:
+            return logic.safety.size
+        return logic.policy.act_dim if logic.policy is not None else None
+
     @property
     def counters(self) -> ActorCounters:
         return self.logic.n
@@ -130,6 +158,7 @@ class ActorNode(LifecycleNode):
             try:
                 self._configure()
             except (ConfigError, CheckpointError, ValueError, OSError, RuntimeError) as exc:
+                self._last_error = str(exc)
                 self.get_logger().error(f"configure failed: {exc}")
                 self._release()
                 return TransitionCallbackReturn.FAILURE
@@ -263,17 +292,17 @@ class ActorNode(LifecycleNode):
 
     def _on_status(self, msg: LearnerStatus) -> None:
         with self._lock:
-            self.logic.on_status(time.monotonic())
+            self.logic.on_status(time.monotonic(), msg.learner_id)
 
     def _on_ack(self, msg: LearnerAck) -> None:
         with self._lock:
             self.logic.on_ack(msg.header.frame_id, c.stamp_ns(msg.header), int(msg.weights_version),
-                              time.monotonic())
+                              time.monotonic(), msg.learner_id)
 
     def _on_weights(self, msg: PolicyWeights) -> None:
         with self._lock:
             self.logic.on_weights(int(msg.version), msg.layout, np.asarray(msg.data, dtype=np.float32),
-                                  time.monotonic(), preset=str(msg.preset))
+                                  time.monotonic(), preset=str(msg.preset), learner_id=str(msg.learner_id))
 
     def set_weights(self, version: int, layout_json: str, data: np.ndarray, learner_id: str = "") -> bool:
         """In-process weight sharing (embedded runner): the same checks as the policy_weights topic, no
@@ -290,25 +319,12 @@ for _name in ActorCounters.__dataclass_fields__:   # node.steps_acted, node.late
     setattr(ActorNode, _name, property(lambda self, _n=_name: getattr(self.logic.n, _n)))
 
 
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
-    """`ros2 run symphony_ros actor [--ros-args ...]`. Ctrl-C / SIGTERM publish the safe command before exiting:
-    rclpy's own signal handler (which would shut the context down first) is turned off where rclpy allows it."""
-    import signal
-
+    """`ros2 run symphony_ros actor [--ros-args ...]`. Ctrl-C / SIGTERM (once or repeatedly) publish the safe command
+    before the node exits (nodes/common.py run_node)."""
     import torch
-    try:
-        from rclpy.signals import SignalHandlerOptions
-        init_kw: dict[str, Any] = {"signal_handler_options": SignalHandlerOptions.NO}
-    except ImportError:  # pragma: no cover - rclpy without signal options: best effort at exit
-        init_kw = {}
     torch.set_num_threads(1)   # one small forward per step: a single thread has the lowest latency
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    return c.run_node(ActorNode, argv, name="actor", startup_errors=(), init_kwargs=init_kw, poll_s=0.1,
-                      on_exit=lambda node: node.safe_stop())
+    return c.run_node(ActorNode, argv, name="actor", on_exit=lambda node: node.safe_stop())
 
 
 if __name__ == "__main__":

@@ -85,10 +85,15 @@ class ParamSpec:
     hi: float | None = None
     choices: tuple[Any, ...] | None = None
     read_only: bool = False
-    dynamic: bool = False   # any type accepted (validated later, e.g. by the config schema)
+    dynamic: bool = False   # any type accepted (then ``validate`` checks it, e.g. against the config schema)
+    validate: Callable[[Any], str | None] | None = None   # extra rule: None if acceptable, else the reason
 
     def check(self, value: Any) -> str | None:
         """None if acceptable, else the reason (names the parameter and the allowed values)."""
+        if self.validate is not None:
+            reason = self.validate(value)
+            if reason:
+                return f"parameter '{self.name}': {reason}"
         if self.choices is not None and value not in self.choices:
             return f"parameter '{self.name}' = {value!r} is not one of {', '.join(map(str, self.choices))}"
         if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -149,12 +154,22 @@ def declare_parameters(node: Node, specs: Iterable[ParamSpec],
 def config_param_specs(prefix: str = "symphony.") -> list[ParamSpec]:
     """ROS parameters for every SymphonyConfig field, from the config schema itself (never a copy of it).
     Their default is the empty string / sentinel meaning "keep the preset's value"."""
-    from symphony_ros.core.config import FIELDS, _allowed
+    from symphony_ros.core.config import FIELDS, _allowed, check_field
     out = []
     for name, f in FIELDS.items():
         out.append(ParamSpec(prefix + name, "", f"{f.metadata['desc']} ({_allowed(f)}); empty = preset value",
-                             dynamic=True))
+                             dynamic=True, validate=lambda v, n=name: None if v in ("", None) else check_field(n, v)))
     return out
+
+
+def device_reason(value: Any) -> str | None:
+    """The reason a device parameter is refused (unknown device, no CUDA here), or None."""
+    from ..core.device import DeviceError, resolve_device
+    try:
+        resolve_device(str(value))
+    except DeviceError as exc:
+        return str(exc)
+    return None
 
 
 def config_overrides_from_params(values: Mapping[str, Any], prefix: str = "symphony.") -> dict[str, Any]:
@@ -163,39 +178,103 @@ def config_overrides_from_params(values: Mapping[str, Any], prefix: str = "symph
 
 
 # ---------------------------------------------------------------------------------------------- entry points
+class StopSignals:
+    """SIGINT and SIGTERM as a stop request, never an exception. The first one sets :attr:`requested`; every later
+    one (a terminal's Ctrl-C and ``ros2 launch``'s forwarded SIGINT arrive together; launch escalates to SIGTERM)
+    is logged and absorbed, so the teardown that follows (a safe command, a checkpoint, closing a bag) is never cut
+    in half. Installed in the main thread; elsewhere it does nothing."""
+
+    def __init__(self, logger) -> None:
+        self.logger = logger
+        self.requested = False
+        self.count = 0
+        self._old: dict[int, Any] = {}
+
+    def install(self) -> "StopSignals":
+        import signal
+        import threading
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        import signal
+        self.count += 1
+        name = signal.Signals(signum).name
+        if not self.requested:
+            self.requested = True
+            self.logger.info(f"{name}: stopping")
+        else:
+            self.logger.info(f"{name} again: already stopping, finishing cleanly")
+
+    def restore(self) -> None:
+        import signal
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        self._old.clear()
+
+
+class StartupError(RuntimeError):
+    """A node could not start (a bad parameter, a failed configure); the message is the one line to log."""
+
+
 def run_node(factory: Callable[[], Node], argv: list[str] | None = None, *, name: str,
-             startup_errors: tuple[type[BaseException], ...] = (ValueError,),
-             on_exit: Callable[[Node], None] | None = None, init_kwargs: dict[str, Any] | None = None,
-             poll_s: float | None = None) -> int:
-    """The ``main()`` of every node (``ros2 run symphony_ros <node>``): init, build, spin until Ctrl-C/shutdown,
-    clean up. A ``startup_errors`` exception while building is one log line and exit code 1. ``poll_s`` spins in
-    bounded waits so Python signal handlers run (needed when rclpy's own handler is off); ``on_exit`` runs before
-    the node is destroyed (e.g. the actor's safe command). Humble-compatible (no ``with rclpy.init()``)."""
+             on_exit: Callable[[Node], None] | None = None, poll_s: float = 0.1) -> int:
+    """The ``main()`` of every node (``ros2 run symphony_ros <node>``, and what launch starts).
+
+    One SIGINT or SIGTERM, or several (see :class:`StopSignals`), stop the spin; then ``on_exit(node)`` (the actor's
+    safe command) and ``node.destroy_node()`` (the learner's final checkpoint, the recorder's bag) run to the end.
+    rclpy's own signal handler is switched off where rclpy allows it (Humble and later), so the context stays up
+    for that teardown. A node that cannot start (a parameter of the wrong type or out of range, a configure that
+    fails at autostart: ``StartupError``) logs one line and the process exits 1; an error while running is one
+    line and exit 1 too. No traceback either way. Humble-compatible (no ``with rclpy.init()``)."""
     import rclpy
+    from rclpy.exceptions import ParameterException
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
-    rclpy.init(args=argv, **(init_kwargs or {}))
+    logger = rclpy.logging.get_logger(name)
+    try:
+        from rclpy.signals import SignalHandlerOptions
+        init_kw: dict[str, Any] = {"signal_handler_options": SignalHandlerOptions.NO}
+    except ImportError:  # pragma: no cover - an rclpy without signal options: ours replace its handler below
+        init_kw = {}
+    stop = StopSignals(logger)
+    rclpy.init(args=argv, **init_kw)
+    stop.install()
     node = executor = None
+    code = 0
     try:
         try:
             node = factory()
-        except startup_errors as exc:
-            rclpy.logging.get_logger(name).error(f"cannot start: {exc}")
-            return 1
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        if poll_s:
-            while rclpy.ok():
-                executor.spin_once(timeout_sec=poll_s)
+            error = getattr(node, "startup_error", None)
+            if error:
+                raise StartupError(error)
+        except (StartupError, ValueError, TypeError, ParameterException) as exc:
+            logger.error(f"cannot start: {exc}")
+            code = 1
         else:
-            executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
+            executor = SingleThreadedExecutor()
+            executor.add_node(node)
+            while not stop.requested and rclpy.ok():
+                executor.spin_once(timeout_sec=poll_s)
+    except ExternalShutdownException:
         pass
+    except Exception as exc:  # noqa: BLE001 - a node that fails while running: one line, exit 1
+        logger.error(f"stopped by an error: {type(exc).__name__}: {exc}")
+        code = 1
     finally:
-        if node is not None:
-            if on_exit is not None:
-                on_exit(node)
-            node.destroy_node()
-        if executor is not None:
-            executor.shutdown()
-        rclpy.try_shutdown()
-    return 0
+        try:
+            if node is not None:
+                if on_exit is not None:
+                    on_exit(node)
+                node.destroy_node()
+            if executor is not None:
+                executor.shutdown()
+        except Exception as exc:  # noqa: BLE001 - the teardown must end; say what went wrong
+            logger.error(f"teardown: {type(exc).__name__}: {exc}")
+            code = code or 1
+        finally:
+            rclpy.try_shutdown()
+            stop.restore()
+    return code

@@ -38,11 +38,11 @@ from rclpy.parameter import Parameter
 from symphony_ros_interfaces.msg import LearnerAck, LearnerStatus, PolicyWeights, Transition
 
 from .. import contract as C
-from ..core.checkpoint import CheckpointError, CheckpointManager
+from ..core.checkpoint import AgentCheckpoints, CheckpointError
 from ..core.config import ConfigError, SymphonyConfig, load_preset
 from ..learner import MODES, LearnerEngine
 from .common import (BadInputCounter, ParamSpec, config_overrides_from_params, config_param_specs,
-                     declare_parameters, f32_array, qos_profile, run_node)
+                     declare_parameters, device_reason, f32_array, qos_profile, run_node)
 
 WeightsListener = Callable[[int, str, np.ndarray], None]
 
@@ -53,7 +53,7 @@ PARAM_SPECS: list[ParamSpec] = [
                                   "paper's UTD, deterministic); async: acknowledge at once and update toward "
                                   "utd_target (real robots)", choices=MODES),
     ParamSpec("device", "auto", "torch device of the replay buffer and the updates: auto (CUDA when available), "
-                                "cpu, cuda, cuda:<i>"),
+                                "cpu, cuda, cuda:<i>", validate=device_reason),
     ParamSpec("obs_dim", 0, "policy observation size S (required, > 0; includes the previous action when "
                             "prev_action_in_obs)", lo=0, hi=10_000_000),
     ParamSpec("act_dim", 0, "action size d (required, > 0)", lo=0, hi=1_000_000),
@@ -83,14 +83,9 @@ class LearnerNode(LifecycleNode):
     def __init__(self, *, config: Optional[SymphonyConfig] = None, **kwargs: Any) -> None:
         super().__init__("learner", **kwargs)
         self._given_config = config
-        self._specs = PARAM_SPECS + config_param_specs()
-        declare_parameters(self, self._specs)   # invalid values (range/choices) are refused with the reason
-        self.declare_parameter("from_bag", Parameter.Type.STRING_ARRAY, ParameterDescriptor(
-            description="rosbag2 bags whose transitions are stored at configure (after resume), before live ones: "
-                        "bootstrap a robot from its earlier sessions; empty = none", read_only=True))
-        self._bad = BadInputCounter(self.get_logger())
-        self.learner: Optional[LearnerEngine] = None
-        self._manager: Optional[CheckpointManager] = None
+        self.learner: Optional[LearnerEngine] = None   # everything destroy_node touches exists before parameters
+        self._learner_id = ""
+        self._manager: Optional[AgentCheckpoints] = None
         self._preset = ""
         self._obs_dim = self._act_dim = 0
         self._sub = self._weights_pub = self._ack_pub = self._status_pub = None
@@ -100,9 +95,19 @@ class LearnerNode(LifecycleNode):
         self._weights_lock = threading.Lock()
         self._pending_save = None
         self._done_handled = False
+        self._last_error = ""
+        self.startup_error: Optional[str] = None   # set when autostart fails: the process then exits 1
+        self._specs = PARAM_SPECS + config_param_specs()
+        declare_parameters(self, self._specs)   # invalid values (range/choices) are refused with the reason
+        self.declare_parameter("from_bag", Parameter.Type.STRING_ARRAY, ParameterDescriptor(
+            description="rosbag2 bags whose transitions are stored at configure (after resume), before live ones: "
+                        "bootstrap a robot from its earlier sessions; empty = none", read_only=True))
+        self._bad = BadInputCounter(self.get_logger())
         if self.get_parameter("autostart").value:
-            if self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
-                self.trigger_activate()
+            if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+                self.startup_error = f"autostart: configure failed ({self._last_error})"
+            elif self.trigger_activate() != TransitionCallbackReturn.SUCCESS:
+                self.startup_error = "autostart: activate failed"
 
     # ------------------------------------------------------------------ lifecycle
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -113,7 +118,7 @@ class LearnerNode(LifecycleNode):
                 raise ValueError(f"parameters 'obs_dim' ({p['obs_dim']}) and 'act_dim' ({p['act_dim']}) must be "
                                  f"set to the policy's sizes (> 0)")
             cfg = self._given_config or load_preset(p["preset"], config_overrides_from_params(p))
-            manager = CheckpointManager(p["checkpoint_dir"], keep=p["checkpoint_keep"]) if p["checkpoint_dir"] \
+            manager = AgentCheckpoints(p["checkpoint_dir"], keep=p["checkpoint_keep"]) if p["checkpoint_dir"] \
                 else None
             if manager is not None and not p["resume"] and manager.paths():
                 raise ValueError(f"checkpoint_dir {manager.directory} already holds checkpoints of another run and "
@@ -131,13 +136,15 @@ class LearnerNode(LifecycleNode):
                 n = learner.preload(checked_transitions(bags, learner.rules, learner.preload_rejected))
                 log.info(f"stored {n} transitions from {len(bags)} bag(s) before live data "
                          f"({learner.rejected} rejected in total)")
-        except (ValueError, ConfigError, CheckpointError, RuntimeError) as exc:   # also ConfigError, BagError
+        except (ValueError, ConfigError, CheckpointError, RuntimeError, OSError) as exc:   # also BagError
+            self._last_error = str(exc)
             log.error(f"configure failed: {exc}")
             return TransitionCallbackReturn.FAILURE
         learner.on_processed = functools.partial(self._ack, learner)
         learner.on_weights = self._publish_weights
         learner.on_error = lambda exc: log.error(f"learner stopped by an error; deactivate/cleanup to recover: {exc}")
         self.learner, self._manager = learner, manager
+        self._learner_id = learner.learner_id
         self._preset, self._obs_dim, self._act_dim = cfg.preset, p["obs_dim"], p["act_dim"]
         self._done_handled = learner.done
         self._weights_pub = self.create_publisher(PolicyWeights, C.POLICY_WEIGHTS.name, qos_profile(C.POLICY_WEIGHTS))
@@ -299,6 +306,7 @@ class LearnerNode(LifecycleNode):
         msg = PolicyWeights()
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.version = int(version)
+        msg.learner_id = self._learner_id
         msg.preset = self._preset
         msg.layout = layout
         msg.data = f32_array(data)
@@ -325,6 +333,7 @@ class LearnerNode(LifecycleNode):
         ack.updates = learner.updates
         ack.weights_version = max(learner.weights_version, 0)
         ack.stored = bool(stored)
+        ack.learner_id = learner.learner_id
         pub.publish(ack)
 
     # ------------------------------------------------------------------ status
@@ -351,6 +360,10 @@ class LearnerNode(LifecycleNode):
         msg.updates_per_second = float(s.updates_per_second)
         msg.utd = s.utd
         msg.weights_version = s.weights_version
+        msg.learner_id = learner.learner_id
+        msg.healthy = s.healthy
+        msg.updates_skipped = s.updates_skipped
+        msg.restores = s.restores
         pub.publish(msg)
         if s.done and not self._done_handled:
             self._done_handled = True
@@ -359,10 +372,9 @@ class LearnerNode(LifecycleNode):
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    """``ros2 run symphony_ros learner [--ros-args ...]``. SIGINT/SIGTERM end the spin; the final checkpoint is
-    written on the way out (destroy_node)."""
-    return run_node(LearnerNode, argv, name="learner", startup_errors=())
-
+    """``ros2 run symphony_ros learner [--ros-args ...]``. SIGINT/SIGTERM (once or repeatedly) end the spin; the worker
+    finishes its unit of work and the final checkpoint is written on the way out (destroy_node)."""
+    return run_node(LearnerNode, argv, name="learner")
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from rclpy.exceptions import ParameterException, ParameterUninitializedException
+from rclpy.exceptions import ParameterUninitializedException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -329,7 +329,7 @@ class RecorderNode(Node):
 def main(argv: list[str] | None = None) -> int:
     """``ros2 run symphony_ros recorder [--ros-args -p output:=DIR ...]``: record until Ctrl-C / SIGTERM.
     Returns 1 if a parameter is invalid or the bag cannot be created."""
-    return run_node(RecorderNode, argv, name=NODE_NAME, startup_errors=(ValueError, ParameterException, BagError))
+    return run_node(RecorderNode, argv, name=NODE_NAME)
 
 
 

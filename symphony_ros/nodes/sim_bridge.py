@@ -38,7 +38,6 @@ import time
 
 import numpy as np
 from rclpy.clock import Clock, ClockType
-from rclpy.exceptions import ParameterException
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock as ClockMsg
 from sensor_msgs.msg import Imu, JointState
@@ -70,6 +69,8 @@ PARAM_SPECS = [
     ParamSpec("action_mode", "paper", "paper: commands passed unchanged (MuJoCo clamps to ctrlrange); rescale: "
               "[-1, 1] mapped onto the action bounds", choices=ACTION_MODES, read_only=True),
     ParamSpec("seed", 0, "seed of the first reset", lo=0, hi=2**31 - 1, read_only=True),
+    ParamSpec("command_limit", 1.0, "commands are clamped to +-command_limit (policy units) before the env steps "
+              "(a huge finite command must not become an infinite control cost)", lo=1e-6, hi=1e6, read_only=True),
     ParamSpec("publish_clock", True, "lockstep: publish sim time on /clock (ignored in realtime)"),
     ParamSpec("republish_s", 1.0, "lockstep: re-publish the unanswered env_step this often, in seconds "
               "(0 = never)", lo=0.0, hi=3600.0),
@@ -110,7 +111,7 @@ class SimBridgeNode(Node):
         self.republish_s: float = float(p["republish_s"])
         self.frame_id: str = str(p["frame_id"])
         self.bridge = MujocoBridge(p["env"], episode_limit=int(p["episode_limit"]), action_mode=p["action_mode"],
-                                   seed=int(p["seed"]))
+                                   seed=int(p["seed"]), command_limit=float(p["command_limit"]))
         self.lockstep = self.mode == "lockstep"
         self.rate_hz: float = float(p["rate_hz"]) or 1.0 / self.bridge.dt
 
@@ -280,7 +281,7 @@ def env_step_msg(result: StepResult, stamp_ns: int) -> EnvStep:
 def main(argv: list[str] | None = None) -> int:
     """``ros2 run symphony_ros sim_bridge [--ros-args ...]``: spin until Ctrl-C. Returns the exit code
     (1 if a parameter is invalid or the environment cannot be created)."""
-    return run_node(SimBridgeNode, argv, name=NODE_NAME, startup_errors=(ValueError, ParameterException))
+    return run_node(SimBridgeNode, argv, name=NODE_NAME)
 
 
 

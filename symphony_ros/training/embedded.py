@@ -24,6 +24,10 @@ from .evaluation import Evaluator
 from .progress import ProgressReporter
 from .session import StopFlag
 
+
+class StartupError(RuntimeError):
+    """A node of the embedded graph could not start; the message names it and says why (one line)."""
+
 log = logging.getLogger(__name__)
 
 
@@ -67,12 +71,19 @@ class EmbeddedGraph:
         from rclpy.executors import SingleThreadedExecutor
         self.executor = SingleThreadedExecutor(context=self.context)
         self.nodes = []
-        for s in self.specs:
-            cls = _node_class(s.executable)
-            extra = dict(config=self.config) if s.executable in ("actor", "learner") else {}
-            node = cls(cli_args=s.ros_args(), namespace=s.namespace or None, context=self.context, **extra)
-            self.nodes.append(node)
-            self.executor.add_node(node)
+        try:
+            for s in self.specs:
+                cls = _node_class(s.executable)
+                extra = dict(config=self.config) if s.executable in ("actor", "learner") else {}
+                node = cls(cli_args=s.ros_args(), namespace=s.namespace or None, context=self.context, **extra)
+                self.nodes.append(node)
+                self.executor.add_node(node)
+                error = getattr(node, "startup_error", None)
+                if error:
+                    raise StartupError(f"{s.namespace or ''}/{s.name}: {error}")
+        except BaseException:
+            self.shutdown()
+            raise
         self.bridges = [n for s, n in zip(self.specs, self.nodes) if s.executable == "sim_bridge"]
         self.actors = [n for s, n in zip(self.specs, self.nodes) if s.executable == "actor"]
         self.learner = next(n for s, n in zip(self.specs, self.nodes) if s.executable == "learner")

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ..core.agent import SymphonyAgent
-from ..core.checkpoint import CheckpointError, CheckpointManager
+from ..core.checkpoint import AgentCheckpoints, CheckpointError
 from ..core.config import SymphonyConfig
 from ..core.policy import policy_input
 from ..core.storage import InvalidTransition
@@ -63,7 +63,7 @@ class HeadlessTrainer:
         np.random.seed(seed)
         self.agent = SymphonyAgent(self.obs_dim, self.act_dim, config, device=device, seed=seed)
         self.evaluator = Evaluator(env_id, config, self.out, seed=seed, action_mode=action_mode)
-        self.checkpoints = CheckpointManager(self.out / "checkpoints", keep=keep_checkpoints)
+        self.checkpoints = AgentCheckpoints(self.out / "checkpoints", keep=keep_checkpoints)
         self.checkpoint_every = checkpoint_every or config.eval_every
         self.total_steps = 0
         self.episodes = 0
@@ -80,16 +80,23 @@ class HeadlessTrainer:
         return self.evaluator.rows
 
     # ------------------------------------------------------------------ checkpoints
-    def state_dict(self) -> dict[str, Any]:
-        return dict(kind="training", agent=self.agent.state_dict(),
+    def state_dict(self, *, include_buffer: bool = True) -> dict[str, Any]:
+        return dict(kind="training", agent=self.agent.state_dict(include_buffer=include_buffer),
                     trainer=dict(env_id=self.env_id, total_steps=self.total_steps, episodes=self.episodes,
                                  learning_start_step=self.learning_start_step, evaluations=self.evaluations,
                                  wall_time=self.wall_time, seed=self.seed, action_mode=self.action_mode),
                     rng=dict(python=random.getstate(), numpy=np.random.get_state(), torch=torch.get_rng_state()))
 
-    def save(self) -> Path:
-        path = self.checkpoints.save(self.total_steps, self.state_dict())
-        log.info("checkpoint written: %s", path)
+    def save(self) -> Path | None:
+        """Checkpoint (the buffer incrementally: only what changed since the previous save). Never of non-finite
+        parameters: then nothing is written (the previous checkpoint stays) and None is returned."""
+        if not self.agent.finite_parameters():
+            log.error("the agent's parameters are not finite: no checkpoint written (the previous one is kept)")
+            return self.checkpoints.latest()
+        path = self.checkpoints.save_agent(self.total_steps, self.state_dict(include_buffer=False), self.agent.buffer)
+        s = self.checkpoints.last_save
+        log.info("checkpoint written: %s (%.2f s, buffer %.1f MiB, state %.1f MiB)", path, s["seconds"],
+                 s["buffer_bytes"] / 2**20, s["state_bytes"] / 2**20)
         return path
 
     def _validate(self, payload: dict[str, Any]) -> None:
@@ -101,13 +108,14 @@ class HeadlessTrainer:
             raise ValueError(f"its sizes (obs {sd['obs_dim']}, act {sd['act_dim']}) differ from the environment's")
 
     def _resume(self) -> None:
-        found = self.checkpoints.load_latest(kind="training", validate=self._validate)
+        found = self.checkpoints.load_agent_latest(kind="training", validate=self._validate, apply=self._apply,
+                                                   buffer=self.agent.buffer)
         if found is None:
             log.warning("--resume: no checkpoint in %s, starting fresh", self.checkpoints.directory)
-            return
-        path, payload = found
+
+    def _apply(self, path: Path, payload: dict[str, Any]) -> None:
         try:
-            self.agent.load_state_dict(payload["agent"])
+            self.agent.load_state_dict(payload["agent"], load_buffer=payload["agent"].get("buffer") is not None)
         except (ValueError, KeyError, RuntimeError) as exc:
             raise CheckpointError(f"checkpoint {path} is incompatible: {exc}") from None
         tr = payload["trainer"]
@@ -191,4 +199,8 @@ class HeadlessTrainer:
         stats = None
         for _ in range(plan.updates):
             stats = agent.update()
+        if plan.updates:
+            said = agent.guard(self.cfg.max_bad_updates)   # the update guard's host side
+            if said:
+                log.warning("step %d: %s", self.total_steps, said)
         return stats
