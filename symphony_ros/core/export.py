@@ -125,12 +125,12 @@ def torchscript_bytes(actor: Actor, metadata: dict[str, Any]) -> tuple[bytes, fl
     """Traced :class:`ActorGraph` as a TorchScript archive (metadata in ``extra/symphony_ros.json``), and its
     export-time max |Δ| against the torch actor."""
     graph = _cpu_graph(actor)
-    with _quiet_exporter(), torch.no_grad():
-        traced = torch.jit.trace(graph, _example(actor, 2))
     buf = io.BytesIO()
-    torch.jit.save(traced, buf, _extra_files={TORCHSCRIPT_EXTRA_FILE: json.dumps(metadata)})
-    data = buf.getvalue()
-    loaded = torch.jit.load(io.BytesIO(data), map_location="cpu")
+    with _quiet_exporter(), torch.no_grad():   # torch 2.13 marks torch.jit.save/load deprecated (ONNX is the future)
+        traced = torch.jit.trace(graph, _example(actor, 2))
+        torch.jit.save(traced, buf, _extra_files={TORCHSCRIPT_EXTRA_FILE: json.dumps(metadata)})
+        data = buf.getvalue()
+        loaded = torch.jit.load(io.BytesIO(data), map_location="cpu")
     with torch.no_grad():
         diff = _max_diff(graph, lambda *x: loaded(*x))
     _check_parity(diff, "TorchScript")
