@@ -10,6 +10,7 @@ over :data:`PARITY_TOL` is an :class:`ExportError` and nothing is written. Write
 from __future__ import annotations
 
 import contextlib
+import copy
 import importlib.util
 import io
 import json
@@ -75,8 +76,14 @@ def export_metadata(actor: Actor, cfg: SymphonyConfig, version: int, *, fmt: str
 
 
 def _cpu_graph(actor: Actor) -> ActorGraph:
-    actor = actor.to("cpu").eval().requires_grad_(False)
-    return ActorGraph(actor).eval()
+    """ActorGraph of a CPU, eval-mode, grad-free COPY of ``actor`` (the caller's actor, e.g. a learner's, is left as
+    it is; its generator is not copied: the graph takes ε as an input)."""
+    generator, actor.generator = actor.generator, None
+    try:
+        clone = copy.deepcopy(actor)
+    finally:
+        actor.generator = generator
+    return ActorGraph(clone.to("cpu").eval().requires_grad_(False)).eval()
 
 
 def _example(actor: Actor, batch: int, seed: int = 0, noise_gain: float = 1.0) -> tuple[torch.Tensor, ...]:
@@ -126,7 +133,7 @@ def torchscript_bytes(actor: Actor, metadata: dict[str, Any]) -> tuple[bytes, fl
     export-time max |Δ| against the torch actor."""
     graph = _cpu_graph(actor)
     buf = io.BytesIO()
-    with _quiet_exporter(), torch.no_grad():   # torch 2.13 marks torch.jit.save/load deprecated (ONNX is the future)
+    with _quiet_exporter(), torch.no_grad():   # torch 2.13 warns that torch.jit.save/load are deprecated
         traced = torch.jit.trace(graph, _example(actor, 2))
         torch.jit.save(traced, buf, _extra_files={TORCHSCRIPT_EXTRA_FILE: json.dumps(metadata)})
         data = buf.getvalue()
