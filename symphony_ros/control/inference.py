@@ -1,11 +1,12 @@
 """Run an actor for inference: the :class:`Policy` protocol the actor uses, its backends, and :func:`load_policy`.
 
-Backends: :class:`TorchActorPolicy` (a core ``Actor``: actor files, training checkpoints, live learner weights),
-:class:`TorchScriptPolicy` and :class:`OnnxPolicy` (files from ``symphony-ros export``). None of them imports the
-learner or the training code (agent, replay buffer, learning loop, trainer); the ONNX one needs only numpy and
-onnxruntime, not torch. All compute ``a = a_max·tanh(act·σ⊙A + noise·ε)`` (``docs/algorithm.md`` §2.3) with the
-bounded noise ε of :mod:`symphony_ros.core.noise` drawn here, one observation per call, and are deterministic by
-default (``act_gain=1, noise_gain=0``: the deploy setting). With one seed, :class:`TorchActorPolicy` and
+Backends: :class:`TorchActorPolicy` (= :class:`symphony_ros.core.policy.ActorPolicy`, a core ``Actor``: actor files,
+training checkpoints, live learner weights), :class:`TorchScriptPolicy` and :class:`OnnxPolicy` (files from
+``symphony-ros export``). None of them imports the learner or the training code (agent, replay buffer, learner,
+training front-ends); the ONNX one needs only numpy and onnxruntime, not torch. All compute
+``a = a_max·tanh(act·σ⊙A + noise·ε)`` (docs/algorithm.md#actor-head) with the bounded noise ε of
+:mod:`symphony_ros.core.noise` drawn by the backend, one observation per call; the caller always states the gains
+(deploy: ``act_gain=1, noise_gain=0``, deterministic). With one seed, :class:`TorchActorPolicy` and
 :class:`TorchScriptPolicy` draw the same ε sequence (torch.Generator); :class:`OnnxPolicy` draws its own (numpy).
 """
 from __future__ import annotations
@@ -20,9 +21,17 @@ from ..core.export_format import (INPUT_NAMES, METADATA_KEY, OUTPUT_NAMES, TORCH
 from ..core.noise import bounded_noise_numpy
 
 if TYPE_CHECKING:
-    from ..core.networks import Actor
+    from ..core.policy import ActorPolicy as TorchActorPolicy
 
 __all__ = ["Policy", "PolicyFileError", "TorchActorPolicy", "TorchScriptPolicy", "OnnxPolicy", "load_policy"]
+
+
+def __getattr__(name: str) -> Any:
+    """``TorchActorPolicy`` is core's ActorPolicy, imported (with torch) only when asked for."""
+    if name == "TorchActorPolicy":
+        from ..core.policy import ActorPolicy
+        return ActorPolicy
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @runtime_checkable
@@ -34,8 +43,8 @@ class Policy(Protocol):
     version: int
     source: str
 
-    def act(self, x: np.ndarray, *, act_gain: float = 1.0, noise_gain: float = 0.0) -> np.ndarray:
-        """x (obs_dim,) float32 → action (act_dim,) float32 in [−a_max, a_max]; ValueError for a wrong shape."""
+    def act(self, x: np.ndarray, *, act_gain: float, noise_gain: float) -> np.ndarray:
+        """x (obs_dim,) float32 → action (act_dim,) float32 in [−a_max, a_max]."""
         ...
 
     def reseed(self, seed: int) -> None:
@@ -44,7 +53,7 @@ class Policy(Protocol):
 
 
 class _Base:
-    """Sizes and metadata common to the backends, and the input check."""
+    """Sizes and metadata common to the exported-file backends, and the input check."""
 
     format = ""
 
@@ -65,37 +74,6 @@ class _Base:
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(obs {self.obs_dim}, act {self.act_dim}, version {self.version}, "
                 f"preset {self.metadata.get('preset')}, source {self.source!r})")
-
-
-class TorchActorPolicy(_Base):
-    """A core :class:`~symphony_ros.core.networks.Actor`, called exactly as the actor node does:
-    ``actor(s, act=act_gain, noise=noise_gain)`` with ε drawn by the actor from this policy's torch.Generator.
-    ``actor`` stays reachable (``.actor``) so new weights can be copied into it (``version`` is then the caller's)."""
-
-    format = "torch"
-
-    def __init__(self, actor: Actor, *, version: int = 0, source: str | Path = "", device: Any = None,
-                 seed: int = 0, metadata: dict[str, Any] | None = None) -> None:
-        import torch
-        meta = dict(obs_dim=actor.obs_dim, act_dim=actor.act_dim, a_max=float(actor.a_max.max()),
-                    noise_clip=actor.noise_clip, source_version=int(version))
-        meta.update(metadata or {})
-        meta["source_version"] = int(version)
-        super().__init__(meta, source)
-        self.device = torch.device(device) if device is not None else next(actor.parameters()).device
-        self.actor = actor.to(self.device).eval().requires_grad_(False)
-        self._gen = torch.Generator(device=self.device)
-        self.reseed(seed)
-
-    def reseed(self, seed: int) -> None:
-        self._gen.manual_seed(int(seed))
-        self.actor.generator = self._gen
-
-    def act(self, x: np.ndarray, *, act_gain: float = 1.0, noise_gain: float = 0.0) -> np.ndarray:
-        import torch
-        s = torch.from_numpy(self._input(x)).to(self.device)
-        with torch.inference_mode():
-            return self.actor(s, act=act_gain, noise=noise_gain)[0][0].float().cpu().numpy()
 
 
 class TorchScriptPolicy(_Base):
@@ -121,13 +99,13 @@ class TorchScriptPolicy(_Base):
     def reseed(self, seed: int) -> None:
         self._gen.manual_seed(int(seed))
 
-    def act(self, x: np.ndarray, *, act_gain: float = 1.0, noise_gain: float = 0.0) -> np.ndarray:
+    def act(self, x: np.ndarray, *, act_gain: float, noise_gain: float) -> np.ndarray:
         import torch
 
         from ..core.noise import bounded_noise
         s = torch.from_numpy(self._input(x)).to(self.device)
         with torch.inference_mode():
-            # drawn only when used, as Actor.forward does, so the ε sequence matches TorchActorPolicy's
+            # drawn only when used, as Actor.forward does, so the ε sequence matches TorchActorPolicy's (ActorPolicy)
             eps = bounded_noise((1, self.act_dim), self.noise_clip, device=self.device, generator=self._gen) \
                 if noise_gain else self._zeros
             gains = torch.tensor([[act_gain], [noise_gain]], dtype=torch.float32, device=self.device)
@@ -168,7 +146,7 @@ class OnnxPolicy(_Base):
     def reseed(self, seed: int) -> None:
         self._rng = np.random.default_rng(int(seed))
 
-    def act(self, x: np.ndarray, *, act_gain: float = 1.0, noise_gain: float = 0.0) -> np.ndarray:
+    def act(self, x: np.ndarray, *, act_gain: float, noise_gain: float) -> np.ndarray:
         obs = self._input(x)
         eps = bounded_noise_numpy((1, self.act_dim), self.noise_clip, self._rng) if noise_gain else self._zeros
         self._act_gain[0], self._noise_gain[0] = act_gain, noise_gain
@@ -198,18 +176,9 @@ def load_policy(path: str | Path, device: Any = "cpu", *, seed: int = 0, threads
     if kind == "torchscript":
         return TorchScriptPolicy(path, device=device, seed=seed)
     from ..core.checkpoint import CheckpointError
-    from ..core.policy import load_actor_file
+    from ..core.policy import ActorPolicy, load_actor_file
     try:
-        actor, cfg, version = load_actor_file(path, device)
+        actor, _, version = load_actor_file(path, device)
     except CheckpointError as exc:
         raise PolicyFileError(str(exc)) from None
-    meta = dict(hidden=actor.hidden, preset=cfg.preset, prev_action_in_obs=bool(cfg.prev_action_in_obs),
-                config=cfg.to_dict())
-    return TorchActorPolicy(actor, version=version, source=path, device=device, seed=seed, metadata=meta)
-
-
-def describe(policy: Policy) -> str:
-    """One line for logs: backend, sizes, version, preset and file."""
-    meta = getattr(policy, "metadata", {})
-    return (f"{getattr(policy, 'format', type(policy).__name__)} policy {policy.source} (version {policy.version}, "
-            f"obs {policy.obs_dim}, act {policy.act_dim}, preset {meta.get('preset')})")
+    return ActorPolicy(actor, seed=seed, version=version, device=device, source=str(path))

@@ -3,7 +3,7 @@
 
 The TorchScript and ONNX graphs are :class:`ActorGraph`, i.e. :class:`~symphony_ros.core.networks.Actor`'s own
 forward with the bounded noise ε passed in (the runtime draws it), so the actor head formula lives in one place
-(``docs/algorithm.md`` §2.3). Inputs, outputs and metadata: :mod:`symphony_ros.core.export_format`. Before a graph is
+(docs/algorithm.md#actor-head). Inputs, outputs and metadata: :mod:`symphony_ros.core.export_format`. Before a graph is
 written, its outputs are compared with the torch actor's on :data:`VERIFY_OBS` random observations; a difference
 over :data:`PARITY_TOL` is an :class:`ExportError` and nothing is written. Writes are atomic (temp file + rename).
 """

@@ -2,7 +2,7 @@
 runtime (:mod:`symphony_ros.control.inference`, no training code). Standard library only: no torch, no numpy.
 
 Every exported graph has the inputs ``obs`` (B, S) float32, ``act_gain`` (1,), ``noise_gain`` (1,), ``eps`` (B, d)
-(bounded noise drawn by the runtime, see ``docs/algorithm.md`` §2.3) and the outputs ``action``, ``sigma``, ``beta``
+(bounded noise drawn by the runtime, see docs/algorithm.md#actor-head) and the outputs ``action``, ``sigma``, ``beta``
 (B, d each). Its metadata (a JSON object, :data:`METADATA_KEY` in ONNX ``metadata_props``,
 :data:`TORCHSCRIPT_EXTRA_FILE` in a TorchScript archive, ``metadata`` in an actor file) holds at least
 :data:`REQUIRED_KEYS`.
