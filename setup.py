@@ -1,4 +1,4 @@
-"""symphony_ros: ament_python package, also pip-installable (extras: ros, sim, bags, dev)."""
+"""symphony_ros: ament_python package, also pip-installable (extras: ros, sim, bags, export, dev)."""
 import xml.etree.ElementTree as ET
 from glob import glob
 
@@ -6,6 +6,7 @@ from setuptools import find_packages, setup
 
 PACKAGE = "symphony_ros"
 NODES = ["sim_bridge", "actor", "learner", "recorder"]
+EXPORT = ["onnx>=1.17", "onnxscript>=0.5", "onnxruntime>=1.20"]
 
 setup(
     name="symphony-ros",
@@ -39,7 +40,9 @@ setup(
                 "ros-lifecycle-msgs~=2.3", "ros-rosgraph-msgs~=2.3"],
         "sim": ["gymnasium[mujoco]>=1.0"],
         "bags": ["rosbags>=0.11.9,<0.12", "mcap>=1.2", "mcap-ros2-support>=0.5"],
-        "dev": ["pytest>=7", "pytest-timeout>=2", "ruff>=0.8"],
+        # `symphony-ros export --format onnx` (torch.export-based exporter) and the ONNX runtime policy
+        "export": EXPORT,
+        "dev": ["pytest>=7", "pytest-timeout>=2", "ruff>=0.8", *EXPORT],
     },
     # node executables are the scripts/ wrappers above (lib/symphony_ros, as `ros2 run` expects), not on PATH
     entry_points={"console_scripts": ["symphony-ros = symphony_ros.cli:main"]},

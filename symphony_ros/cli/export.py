@@ -1,17 +1,18 @@
-"""``symphony-ros export``: the actor of a checkpoint as a small file a robot can act with."""
+"""``symphony-ros export``: the actor of a checkpoint as a small file a robot can act with (ONNX, TorchScript or the
+.pt actor file; :mod:`symphony_ros.core.export`)."""
 from __future__ import annotations
 
 
 def cmd_export(args) -> int:
-    from ..core.policy import export_actor, load_actor_file
-    actor, cfg, version = load_actor_file(args.checkpoint)
-    path = export_actor(args.out, actor, cfg, version)
-    print(f"actor ({sum(p.numel() for p in actor.parameters())} parameters, version {version}) written to {path}")
-    return 0
+    from ..core.export import export_cli
+    return export_cli(args)
 
 
 def add_subcommands(sub) -> None:
-    e = sub.add_parser("export", help="write the actor of a training checkpoint as a small actor file")
-    e.add_argument("checkpoint")
+    from ..core.export_format import FORMATS
+    e = sub.add_parser("export", help="write the actor of a checkpoint for inference: onnx, torchscript or pt")
+    e.add_argument("checkpoint", help="training checkpoint or .pt actor file")
+    e.add_argument("--format", choices=FORMATS, default=None,
+                   help="default: from the --out suffix (.onnx; .ts/.torchscript/.jit), else pt (actor file)")
     e.add_argument("--out", required=True)
     e.set_defaults(func=cmd_export)

@@ -68,15 +68,21 @@ class Actor(nn.Module):
         self.register_buffer("a_max", torch.full((act_dim,), float(a_max)))
         self.generator: torch.Generator | None = None
 
-    def forward(self, s: torch.Tensor, act: float = 1.0, noise: float = 1.0
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """s: (B, S) → action (B, d), clamped σ (B, d), clamped β (B, d)."""
+    def forward(self, s: torch.Tensor, act: float | torch.Tensor = 1.0, noise: float | torch.Tensor = 1.0,
+                eps: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """s: (B, S) → action (B, d), clamped σ (B, d), clamped β (B, d).
+
+        ``eps`` (B, d): pre-drawn bounded noise (an exported graph's input, see :mod:`symphony_ros.core.export`);
+        None draws it here with ``self.generator``. Tensor gains ((1,) or (B, 1)) are always multiplied in.
+        """
         a_raw, s_raw, b_raw = self.net(s).chunk(3, dim=-1)
         amplitude = torch.tanh(a_raw / 2)
         sigma = torch.tanh(s_raw / 2).abs()
         beta = torch.tanh(b_raw / 2).abs()
-        pre = act * sigma * amplitude if act else torch.zeros_like(amplitude)
-        if noise:
+        pre = act * sigma * amplitude if isinstance(act, torch.Tensor) or act else torch.zeros_like(amplitude)
+        if eps is not None:
+            pre = pre + noise * eps
+        elif noise:
             pre = pre + noise * bounded_noise(pre.shape, self.noise_clip, device=pre.device, dtype=pre.dtype,
                                               generator=self.generator)
         a = self.a_max * torch.tanh(pre)

@@ -149,11 +149,15 @@ class ActorPolicy:
         return json.dumps(actor_layout(self.actor))
 
 
-def export_actor(path: str | Path, actor: Actor, cfg: SymphonyConfig, version: int) -> Path:
-    """Write a small actor-only file (what a robot needs to act), atomically."""
+def export_actor(path: str | Path, actor: Actor, cfg: SymphonyConfig, version: int,
+                 metadata: dict[str, Any] | None = None) -> Path:
+    """Write a small actor-only file (what a robot needs to act), atomically; ``metadata`` (JSON-able, see
+    :mod:`symphony_ros.core.export_format`) is stored as the payload's ``metadata``."""
     layout, flat = flatten_actor(actor)
-    return save_checkpoint(path, dict(kind="actor", layout=layout, data=torch.from_numpy(flat),
-                                      config=cfg.to_dict(), version=int(version)))
+    payload = dict(kind="actor", layout=layout, data=torch.from_numpy(flat), config=cfg.to_dict(), version=int(version))
+    if metadata is not None:
+        payload["metadata"] = metadata
+    return save_checkpoint(path, payload)
 
 
 def load_actor_file(path: str | Path, device: str | torch.device = "cpu") -> tuple[Actor, SymphonyConfig, int]:
