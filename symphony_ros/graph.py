@@ -78,13 +78,14 @@ def build_graph(*, config: SymphonyConfig | None = None, preset: str = "s3", env
                 device: str = "auto", mode: str = "lockstep", max_steps: int = 0, robots: int = 1, namespace: str = "",
                 checkpoint_dir: str = "", record: bool = False, bag_dir: str = "", seed: int = 0,
                 overrides: dict[str, Any] | None = None, obs_dim: int | None = None, act_dim: int | None = None,
-                autostart: bool = True, from_bag: list[str] | None = None, action_mode: str = "paper"
-                ) -> list[NodeSpec]:
+                autostart: bool = True, from_bag: list[str] | None = None, action_mode: str = "paper",
+                recorder_parameters: dict[str, Any] | None = None) -> list[NodeSpec]:
     """The sim training graph: per robot a sim bridge + actor (namespaced), one learner, optionally a recorder.
 
     ``config`` is the resolved config (resolved here from ``preset`` + ``overrides`` when not given); the nodes get
     ``preset`` and ``overrides`` as parameters (``symphony.<field>``), so a node in its own process resolves the same
-    config. ``from_bag`` lists bags whose transitions the learner stores before live ones.
+    config. ``from_bag`` lists bags whose transitions the learner stores before live ones; ``recorder_parameters``
+    are extra parameters of the recorder node (e.g. ``{"ros_distro": "humble"}``).
     """
     if mode not in ("lockstep", "async"):
         raise ValueError(f"mode '{mode}' is not one of lockstep, async")
@@ -113,7 +114,7 @@ def build_graph(*, config: SymphonyConfig | None = None, preset: str = "s3", env
         specs[-1].parameters["from_bag"] = [str(b) for b in from_bag]
     if record:
         specs.append(NodeSpec("recorder", "recorder", namespace.rstrip("/"), cdir / "recorder.yaml",
-                              dict(output=bag_dir)))
+                              dict(output=bag_dir, **(recorder_parameters or {}))))
     return specs
 
 

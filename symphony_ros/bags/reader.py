@@ -499,15 +499,17 @@ class RepairReport:
 def repair(path: str | Path, *, keep_original: bool = False) -> RepairReport:
     """Make a damaged bag directory whole again: every damaged storage file is rewritten with its readable messages
     (an index and footer added; ``keep_original`` keeps the damaged file as ``<name>.orig``), and ``metadata.yaml``
-    is rebuilt from the files. An intact bag is left as it is apart from a rewritten ``metadata.yaml``."""
+    is rebuilt from the files. An intact bag is left as it is apart from a rewritten ``metadata.yaml``. A bag in
+    Humble's format (:mod:`.distro`) stays in Humble's format."""
     from rosbags.rosbag2.enums import CompressionMode
-    from rosbags.rosbag2.metadata import dump_qos_v9
-    from .recorder import (METADATA_VERSION, _FileInfo, _mcap_writer_class, _sqlite_writer_class, _Topic,
-                           atomic_write_text, build_metadata, yaml_text)
+    from .distro import METADATA_VERSIONS, distro_of_bag, metadata_text, qos_text, storage_writer_class
+    from .recorder import _FileInfo, _Topic, atomic_write_text
     path = Path(path)
     if not path.is_dir():
         raise BagError(f"repair needs a bag directory; {path} is not one")
     reader = BagReader(path)
+    distro = distro_of_bag(reader)
+    custom = (reader.metadata or {}).get("custom_data") or None      # kept (version 9 only)
     rewritten, dropped, notes = [], [], list(reader.damage)
     topics: dict[str, _Topic] = {}
     for name, t in reader.topics.items():
@@ -519,8 +521,8 @@ def repair(path: str | Path, *, keep_original: bool = False) -> RepairReport:
                 rihs = rihs or reader.typestore.hash_rihs01(t.msgtype)
         except Exception:
             pass
-        topics[name] = _Topic(name, t.msgtype, msgdef, rihs, list(t.qos),
-                              yaml_text(dump_qos_v9(list(t.qos))).strip() if t.qos else "[]", len(topics) + 1)
+        topics[name] = _Topic(name, t.msgtype, msgdef, rihs, list(t.qos), qos_text(distro, list(t.qos)),
+                              len(topics) + 1)
     infos: list[_FileInfo] = []
     for fs in reader.files:
         info = _FileInfo(fs.path.name, fs.start, fs.end, fs.count, dict(fs.counts))
@@ -537,7 +539,7 @@ def repair(path: str | Path, *, keep_original: bool = False) -> RepairReport:
         tmp = fs.path.with_name(f".{fs.path.stem}.repair{fs.path.suffix}")
         if tmp.exists():
             tmp.unlink()
-        cls = _mcap_writer_class() if fs.storage == "mcap" else _sqlite_writer_class()
+        cls = storage_writer_class(distro, fs.storage)
         w = cls(tmp, CompressionMode.NONE, fsync=True)
         from rosbags.interfaces import Connection, ConnectionExtRosbag2, MessageDefinition, MessageDefinitionFormat
         conns, types_added = {}, set()
@@ -556,8 +558,8 @@ def repair(path: str | Path, *, keep_original: bool = False) -> RepairReport:
             info.count += 1
             info.counts[m.topic] = info.counts.get(m.topic, 0) + 1
             info.start, info.end = min(info.start, m.timestamp), max(info.end, m.timestamp)
-        w.close(METADATA_VERSION, yaml_text(build_metadata(fs.storage, infos + [info], list(topics.values()))
-                                            ["rosbag2_bagfile_information"]).strip())
+        w.close(METADATA_VERSIONS[distro], metadata_text(distro, fs.storage, infos + [info], list(topics.values()),
+                                                         custom, inner=True))
         if keep_original:
             os.replace(fs.path, fs.path.with_name(fs.path.name + ".orig"))
         for suffix in ("-journal", "-wal", "-shm"):
@@ -569,7 +571,7 @@ def repair(path: str | Path, *, keep_original: bool = False) -> RepairReport:
         infos.append(info)
     reader.close()
     storage = reader.files[0].storage if reader.files else "mcap"
-    atomic_write_text(path / "metadata.yaml", yaml_text(build_metadata(storage, infos, list(topics.values()))),
+    atomic_write_text(path / "metadata.yaml", metadata_text(distro, storage, infos, list(topics.values()), custom),
                       fsync=True)
     (path / ".reserve").unlink(missing_ok=True)
     return RepairReport(path, rewritten, sum(i.count for i in infos), dropped, notes)

@@ -4,6 +4,13 @@ Layout is rosbag2's own: one bag directory holding ``metadata.yaml`` and the sto
 ``<bag>_1.mcap``, ... (or ``.db3`` with ``storage="sqlite3"``), written through rosbags' storage writers, with each
 topic's message definition, RIHS01 type hash and offered QoS profiles (rosbag2 metadata version 9).
 
+ROS distro
+    ``ros_distro`` (humble, jazzy, kilted; default $ROS_DISTRO, else kilted) picks the format the bag is written in.
+    jazzy/kilted: the above. humble: what Humble's rosbag2 writes and reads (:mod:`.distro`): metadata version 5
+    without type_description_hash / custom_data / ros_distro, offered_qos_profiles as a YAML string with integer
+    policies, sqlite3 by default with Humble's db3 schema (no message definitions, no metadata table). MCAP stays
+    available for humble, but Humble reads it only with the ``ros-humble-rosbag2-storage-mcap`` plugin installed.
+
 Crash safety
     MCAP: messages collect in an in-memory chunk that is written to the file, complete, when it reaches 1 MiB or
     when ``flush_interval`` seconds have passed (``flush()``), so a killed recorder loses at most the chunk in
@@ -31,6 +38,14 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from . import BagError, BagWriteError
+from .distro import (
+    METADATA_VERSIONS,
+    check_distro,
+    default_storage,
+    metadata_text,
+    qos_text,
+    storage_writer_class,
+)
 
 log = logging.getLogger(__name__)
 
@@ -283,7 +298,9 @@ class _FileInfo:
 class BagRecorder:
     """Writes one rosbag2 bag directory, split into several files by size and/or duration.
 
-    Args: ``path`` (a new directory), ``storage`` "mcap" | "sqlite3", ``typestore`` (default: Kilted + ours),
+    Args: ``path`` (a new directory), ``storage`` "mcap" | "sqlite3" (default: sqlite3 for humble, else mcap),
+    ``ros_distro`` humble | jazzy | kilted (the bag format; default $ROS_DISTRO, else kilted; see the module
+    docstring), ``typestore`` (default: that distro's + ours),
     ``max_bag_size`` bytes per file (0 = no size split), ``max_bag_duration`` seconds per file (0 = none),
     ``flush_interval`` seconds between forced chunk writes/commits (bounds what a crash loses), ``fsync`` (survive
     power loss too), ``compression`` (zstd chunks, MCAP only), ``reserve_bytes`` kept free for closing the bag when
@@ -292,10 +309,12 @@ class BagRecorder:
     Use as a context manager or call :meth:`open` / :meth:`close`. :meth:`add_topic` before the first
     :meth:`write` of a topic. Not thread-safe: call it from one thread (the recorder node's executor)."""
 
-    def __init__(self, path: str | Path, *, storage: str = "mcap", typestore=None, max_bag_size: int = 0,
+    def __init__(self, path: str | Path, *, storage: str | None = None, typestore=None, max_bag_size: int = 0,
                  max_bag_duration: float = 0.0, flush_interval: float = 1.0, fsync: bool = False,
                  compression: bool = False, reserve_bytes: int = 4 << 20, chunk_bytes: int = 1 << 20,
-                 custom_data: dict[str, str] | None = None) -> None:
+                 custom_data: dict[str, str] | None = None, ros_distro: str | None = None) -> None:
+        self.ros_distro = check_distro(ros_distro)
+        storage = storage or default_storage(self.ros_distro)
         if storage not in STORAGES:
             raise BagError(f"unknown bag storage '{storage}'; choose one of {', '.join(STORAGES)}")
         if compression and storage != "mcap":
@@ -306,7 +325,7 @@ class BagRecorder:
         self.path = Path(path)
         self.name = self.path.name
         self.storage_id = storage
-        self.typestore = typestore or get_typestore()
+        self.typestore = typestore or get_typestore(self.ros_distro)
         self.max_bag_size = int(max_bag_size)
         self.max_bag_duration_ns = int(float(max_bag_duration) * 1e9)
         self.flush_interval = float(flush_interval)
@@ -359,7 +378,7 @@ class BagRecorder:
         from rosbags.rosbag2.enums import CompressionMode
         index = len(self.files)
         file = self.path / split_file_name(self.name, index, self.storage_id)
-        cls = _mcap_writer_class() if self.storage_id == "mcap" else _sqlite_writer_class()
+        cls = storage_writer_class(self.ros_distro, self.storage_id)
         mode = CompressionMode.STORAGE if self.compression else CompressionMode.NONE
         try:
             self._storage = cls(file, mode, fsync=self.fsync, chunk_bytes=self.chunk_bytes)
@@ -401,11 +420,11 @@ class BagRecorder:
         if self._storage is None:
             return
         info = self.current
-        text = yaml_text(self._metadata(self.files + [info])["rosbag2_bagfile_information"]).strip()
+        text = self._metadata_text(self.files + [info], inner=True)
         storage = self._storage
         before = storage.lost
         try:
-            storage.close(METADATA_VERSION, text)
+            storage.close(METADATA_VERSIONS[self.ros_distro], text)
         finally:
             if storage.lost != before:
                 self._resync_counts(storage)
@@ -428,7 +447,6 @@ class BagRecorder:
             return None
         if msgtype not in self.typestore.fielddefs:
             raise BagError(f"cannot record '{topic}': message type '{msgtype}' is unknown to the bag typestore")
-        from rosbags.rosbag2.metadata import dump_qos_v9
         msgdef, _ = self.typestore.generate_msgdef(msgtype, ros_version=2)
         digest = self.typestore.hash_rihs01(msgtype)
         warning = None
@@ -436,8 +454,7 @@ class BagRecorder:
             warning = (f"topic '{topic}': the publishers' type hash {rihs01} differs from the {msgtype} definition "
                        f"this package knows ({digest}); the bag stores the local definition")
         qos = list(qos)
-        t = _Topic(topic, msgtype, msgdef, digest, qos, yaml_text(dump_qos_v9(qos)).strip() if qos else "[]",
-                   index=len(self.topics) + 1)
+        t = _Topic(topic, msgtype, msgdef, digest, qos, qos_text(self.ros_distro, qos), index=len(self.topics) + 1)
         self.topics[topic] = t
         if self._storage is not None:
             try:
@@ -549,11 +566,14 @@ class BagRecorder:
         self.lost = sum(f_lost for f_lost in self._lost_closed) + storage.lost
 
     # ------------------------------------------------------------------ metadata
-    def _metadata(self, files: list[_FileInfo]) -> dict[str, Any]:
-        return build_metadata(self.storage_id, files, list(self.topics.values()), self.custom_data)
+    def _metadata_text(self, files: list[_FileInfo], inner: bool = False) -> str:
+        """metadata.yaml text in the bag's distro format (``inner``: without the top key, as the storage file keeps
+        it)."""
+        return metadata_text(self.ros_distro, self.storage_id, files, list(self.topics.values()), self.custom_data,
+                             inner)
 
     def _write_metadata(self) -> None:
-        atomic_write_text(self.path / "metadata.yaml", yaml_text(self._metadata(self.files)), self.fsync)
+        atomic_write_text(self.path / "metadata.yaml", self._metadata_text(self.files), self.fsync)
 
     # ------------------------------------------------------------------ info
     @property
@@ -568,8 +588,9 @@ class BagRecorder:
 
 
 def build_metadata(storage: str, files: list[_FileInfo], topics: list[_Topic],
-                   custom_data: dict[str, str] | None = None) -> dict[str, Any]:
-    """rosbag2 metadata (version 9) of a bag made of ``files`` (with their per-topic counts)."""
+                   custom_data: dict[str, str] | None = None, ros_distro: str = "rosbags") -> dict[str, Any]:
+    """rosbag2 metadata (version 9) of a bag made of ``files`` (with their per-topic counts). For Humble's version 5
+    see :func:`symphony_ros.bags.distro.build_humble_metadata`."""
     from rosbags.rosbag2.metadata import dump_qos_v9
     used = [f for f in files]
     start = min((f.start for f in used if f.count), default=0)
@@ -594,5 +615,5 @@ def build_metadata(storage: str, files: list[_FileInfo], topics: list[_Topic],
                    "duration": {"nanoseconds": max(0, f.end - f.start) if f.count else 0},
                    "message_count": f.count} for f in used],
         "custom_data": dict(custom_data) if custom_data else None,
-        "ros_distro": "rosbags",
+        "ros_distro": ros_distro,
     }}

@@ -7,6 +7,7 @@ damaged bag: the error is printed and the readable part was still analysed (repo
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from ..bags import BagError
@@ -17,10 +18,12 @@ from .common import EXIT_DAMAGED, damage as _damage, err as _err
 
 def record_argv(args) -> list[str]:
     """``--ros-args`` for the recorder node from the ``record`` options."""
-    params = dict(output=args.output or "", storage=args.storage, all_topics=bool(args.all),
+    params = dict(output=args.output or "", storage=args.storage or "", all_topics=bool(args.all),
                   max_bag_size_mb=float(args.max_bag_size_mb), max_bag_duration_s=float(args.max_bag_duration_s),
                   flush_interval_s=float(args.flush_interval_s), fsync=bool(args.fsync),
                   compression=bool(args.compression))
+    if getattr(args, "ros_distro", None):
+        params["ros_distro"] = args.ros_distro
     if args.topics:
         params["topics"] = list(args.topics)
     if args.exclude:
@@ -142,6 +145,29 @@ def cmd_info(args) -> int:
     return EXIT_DAMAGED if r.damage else 0
 
 
+def cmd_convert(args) -> int:
+    """Rewrite a bag in another distro's rosbag2 format (atomic; refuses a non-empty --out)."""
+    from ..bags.convert import convert_bag
+    try:
+        rep = convert_bag(args.bag, args.out, ros_distro=args.ros_distro, storage=args.storage,
+                          from_distro=args.from_distro, keep_incompatible=args.keep_incompatible)
+    except BagError as exc:
+        _err(str(exc))
+        return 2
+    for w in rep.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    print(rep)
+    for t, n in sorted(rep.topics.items()):
+        print(f"  {t}: {n}")
+    return 0
+
+
+def recorder_parameters(args) -> dict:
+    """Extra ROS parameters of the graph's recorder node from the ``train`` options (``ros_distro``)."""
+    distro = getattr(args, "record_ros_distro", None)
+    return {"ros_distro": distro} if distro else {}
+
+
 def cmd_repair(args) -> int:
     from ..bags.reader import repair
     try:
@@ -157,10 +183,15 @@ def cmd_repair(args) -> int:
 
 # ---------------------------------------------------------------------------------------------- parser
 def add_subcommands(sub) -> None:
-    """Add record, replay, analyze, rerun, info and repair to an argparse subparsers object."""
+    """Add record, replay, analyze, rerun, info, repair and convert to an argparse subparsers object."""
+    from ..bags.distro import DISTROS
     p = sub.add_parser("record", help="record the graph's topics to a rosbag2 bag (MCAP or sqlite3) until Ctrl-C")
     p.add_argument("-o", "--output", default="", help="bag directory (default ./bags/symphony_<date>_<time>)")
-    p.add_argument("--storage", default="mcap", choices=("mcap", "sqlite3"))
+    p.add_argument("--storage", default=None, choices=("mcap", "sqlite3"),
+                   help="default: sqlite3 for --ros-distro humble (as Humble's ros2 bag), else mcap")
+    p.add_argument("--ros-distro", default=None, choices=DISTROS,
+                   help="rosbag2 format to write (default $ROS_DISTRO, else kilted); humble: metadata version 5 "
+                        "that Humble's ros2 bag reads (MCAP there needs ros-humble-rosbag2-storage-mcap)")
     p.add_argument("--topics", nargs="+", help="record these topics only (default: the contract topics in every "
                                                 "namespace + /clock)")
     p.add_argument("--all", action="store_true", help="every topic whose type is known")
@@ -215,3 +246,16 @@ def add_subcommands(sub) -> None:
     p.add_argument("bag")
     p.add_argument("--keep-original", action="store_true", help="keep damaged files as <name>.orig")
     p.set_defaults(func=cmd_repair)
+
+    p = sub.add_parser("convert", help="rewrite a bag in another ROS distro's rosbag2 format (e.g. a Kilted bag "
+                                       "for Humble's ros2 bag); messages, timestamps and CDR bytes unchanged")
+    p.add_argument("bag")
+    p.add_argument("--ros-distro", required=True, choices=DISTROS, help="format to write")
+    p.add_argument("--out", required=True, help="new bag directory (must not exist or be empty)")
+    p.add_argument("--storage", default=None, choices=("mcap", "sqlite3"),
+                   help="default: sqlite3 for humble, else mcap")
+    p.add_argument("--from-distro", default=None, choices=DISTROS,
+                   help="distro whose message definitions the source follows (default: from its metadata)")
+    p.add_argument("--keep-incompatible", action="store_true",
+                   help="also copy topics whose message layout differs between the two distros")
+    p.set_defaults(func=cmd_convert)

@@ -78,6 +78,11 @@ def add_subcommands(sub) -> None:
     t.add_argument("--robots", type=count(1), default=1, help="(graph) namespaced sim bridge + actor pairs")
     t.add_argument("--mode", default="lockstep", choices=("lockstep", "async"), help="(graph) learner mode")
     t.add_argument("--record", action="store_true", help="(graph) record the topics to a rosbag2 bag in --out")
+    from ..bags.distro import DISTROS
+    t.add_argument("--record-ros-distro", choices=DISTROS, default=None, metavar="DISTRO",
+                   help="(graph, with --record) write the bag in this ROS distro's rosbag2 format: "
+                        f"{', '.join(DISTROS)} (default $ROS_DISTRO, else kilted; humble: sqlite3, metadata "
+                        "version 5, readable by Humble's ros2 bag)")
     t.add_argument("--from-bag", action="append", default=[], metavar="BAG",
                    help="pre-fill the replay buffer with the transitions of a bag recorded earlier (repeatable); "
                         "they count as experienced steps")

@@ -15,6 +15,10 @@ QoS
     the QoS the publishers offer, so ``ros2 bag play`` and ``symphony-ros replay`` republish latched topics latched.
 Timestamps
     Receive time on the node's clock (system time, or sim time with ``use_sim_time``), like ``ros2 bag record``.
+ROS distro
+    ``ros_distro`` (humble, jazzy, kilted; '' = $ROS_DISTRO, else kilted) is the rosbag2 format written: humble
+    gives what Humble's ``ros2 bag`` reads (metadata version 5, sqlite3 unless ``storage`` says mcap; see
+    :mod:`symphony_ros.bags.distro`). ``storage`` '' = that distro's default (sqlite3 on humble, else mcap).
 ``min_interval``
     ``["policy_weights:10.0"]`` keeps at most one message per 10 s of that topic (basename or full name):
     multi-megabyte weight snapshots at the update rate would dwarf everything else. The count of skipped messages
@@ -35,6 +39,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from rcl_interfaces.msg import ParameterDescriptor
 
 from ..bags import BagError, BagWriteError
+from ..bags.distro import DISTROS, check_distro, default_storage
 from ..bags.recorder import STORAGES, BagRecorder
 from ..bags.typestore import get_typestore
 from .. import contract as C
@@ -47,7 +52,10 @@ DEFAULT_EXCLUDE = ("/rosout", "/parameter_events")
 PARAM_SPECS = [
     ParamSpec("output", "", "bag directory to create; '' = ./bags/symphony_<date>_<time>. An existing non-empty "
               "directory gets a _1, _2, ... suffix (a bag is never overwritten)", read_only=True),
-    ParamSpec("storage", "mcap", "storage format", choices=STORAGES, read_only=True),
+    ParamSpec("storage", "", "storage format; '' = the ros_distro's default (humble: sqlite3, else mcap)",
+              choices=("",) + STORAGES, read_only=True),
+    ParamSpec("ros_distro", "", "rosbag2 format to write: humble (metadata v5, Humble's ros2 bag reads it), jazzy, "
+              "kilted; '' = $ROS_DISTRO, else kilted", choices=("",) + DISTROS, read_only=True),
     ParamSpec("all_topics", False, "record every topic whose type is known (except 'exclude'), not only the "
               "contract topics", read_only=True),
     ParamSpec("max_bag_size_mb", 0.0, "split into a new file after this many MiB (0 = never)", lo=0.0, hi=1e7,
@@ -149,14 +157,16 @@ class RecorderNode(Node):
             except ParameterUninitializedException:
                 value = None
             arrays[name] = [v for v in (value or []) if v]
-        self.typestore = get_typestore()
+        self.ros_distro = check_distro(p["ros_distro"])
+        storage = p["storage"] or default_storage(self.ros_distro)
+        self.typestore = get_typestore(self.ros_distro)
         out = Path(p["output"]) if p["output"] else default_output()
         out = unique_output(out)
         self.explicit = [self._resolve(t) for t in arrays["topics"]]
         self.all_topics = bool(p["all_topics"])
         self.exclude = set(arrays["exclude"]) if arrays["exclude"] else set(DEFAULT_EXCLUDE)
         self.min_interval = self._parse_intervals(arrays["min_interval"])
-        self.recorder = BagRecorder(out, storage=p["storage"], typestore=self.typestore,
+        self.recorder = BagRecorder(out, storage=storage, typestore=self.typestore, ros_distro=self.ros_distro,
                                     max_bag_size=int(p["max_bag_size_mb"] * 2**20),
                                     max_bag_duration=p["max_bag_duration_s"], flush_interval=p["flush_interval_s"],
                                     fsync=p["fsync"], compression=p["compression"],
@@ -169,7 +179,7 @@ class RecorderNode(Node):
         self._last_kept: dict[str, int] = {}
         self.failed: BagWriteError | None = None
         self._closed = False
-        self.get_logger().info(f"recording to {out} ({p['storage']})")
+        self.get_logger().info(f"recording to {out} ({storage}, {self.ros_distro} format)")
         self.discover()
         self._discovery_timer = self.create_timer(p["discovery_period_s"], self.discover)
         self._flush_timer = (self.create_timer(p["flush_interval_s"], self._flush) if p["flush_interval_s"] > 0

@@ -54,7 +54,8 @@ class EmbeddedGraph:
     def __init__(self, *, env: str, out_dir: str | Path, preset: str = "s3", config: SymphonyConfig | None = None,
                  device: str = "auto", mode: str = "lockstep", max_steps: int = 0, robots: int = 1, seed: int = 0,
                  overrides: dict[str, Any] | None = None, record: bool = False, from_bag: list[str] | None = None,
-                 action_mode: str = "paper", context=None) -> None:
+                 action_mode: str = "paper", recorder_parameters: dict[str, Any] | None = None,
+                 context=None) -> None:
         import rclpy
         self.out = Path(out_dir)
         self.out.mkdir(parents=True, exist_ok=True)
@@ -62,7 +63,8 @@ class EmbeddedGraph:
         self.specs = build_graph(config=self.config, preset=preset, env=env, device=device, mode=mode,
                                  max_steps=max_steps, robots=robots, checkpoint_dir=str(self.out / "checkpoints"),
                                  record=record, bag_dir=str(self.out / "bag"), seed=seed, overrides=overrides,
-                                 from_bag=from_bag, action_mode=action_mode)
+                                 from_bag=from_bag, action_mode=action_mode,
+                                 recorder_parameters=recorder_parameters)
         self.context = context
         self._owns_context = context is None
         if context is None:
@@ -143,10 +145,11 @@ def run_embedded(args, cfg: SymphonyConfig, overrides: dict[str, Any]) -> int:
         print(f"symphony-ros train: the ROS 2 graph needs rclpy and symphony_ros_interfaces ({exc}); run "
               f"tools/setup.sh, source your ROS 2 workspace, or use --headless")
         return 2
+    from ..cli.bags import recorder_parameters
     graph = EmbeddedGraph(config=cfg, preset=args.preset, env=args.env, out_dir=args.out, device=args.device,
                           mode=args.mode, max_steps=args.max_steps, robots=args.robots, seed=args.seed,
                           overrides=overrides, record=args.record, from_bag=getattr(args, "from_bag", None),
-                          action_mode=args.action_mode)
+                          action_mode=args.action_mode, recorder_parameters=recorder_parameters(args))
     out = Path(args.out)
     evaluator = Evaluator(args.env, cfg, out, seed=args.seed, action_mode=args.action_mode,
                           title=f"Symphony {cfg.preset.upper()} on {args.env} (ROS 2 graph)")
