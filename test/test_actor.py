@@ -145,8 +145,9 @@ def test_execution_gains():
     for sim in (True, False):
         for det in (True, False):
             assert execution_gains(999, learning=False, simulation=sim, deterministic=det) == (1.0, 1.0)
-    assert execution_gains(949, learning=True, simulation=True, deterministic=False) == (1.0, 1.0)
-    assert execution_gains(950, learning=True, simulation=True, deterministic=False) == (0.0, 1.0)
+    # the reference's 1-based `steps < limit - 50`: 51 noise-only steps, from 0-based step 949
+    assert execution_gains(948, learning=True, simulation=True, deterministic=False) == (1.0, 1.0)
+    assert execution_gains(949, learning=True, simulation=True, deterministic=False) == (0.0, 1.0)
     assert execution_gains(999, learning=True, simulation=True, deterministic=True) == (0.0, 1.0)
     assert execution_gains(999, learning=True, simulation=False, deterministic=False) == (1.0, 1.0)
     assert execution_gains(999, learning=True, simulation=False, deterministic=True) == (1.0, 0.0)
@@ -595,10 +596,10 @@ def test_zero_policy_window_only_in_simulation(bench, simulation):
     b.weights(1)                                                  # learning has started
     obs = _obs(np.random.default_rng(8))
     cmds = [b.step_and_wait(0, k, obs) for k in range(10)]
-    for k in range(7):
+    for k in range(6):
         np.testing.assert_array_equal(cmds[k], cmds[0])           # deterministic policy, same input
-    window_same = [np.array_equal(cmds[k], cmds[0]) for k in range(7, 10)]
-    assert window_same == ([False] * 3 if simulation else [True] * 3)
+    window_same = [np.array_equal(cmds[k], cmds[0]) for k in range(6, 10)]   # window 3: the reference's 4 steps
+    assert window_same == ([False] * 4 if simulation else [True] * 4)
 
 
 def test_entry_point_sends_safe_command_on_sigint():

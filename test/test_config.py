@@ -19,11 +19,11 @@ def test_every_preset_file_sets_every_field():
                 heads_per_critic=128, batch_size=384, grad_dropout_keep=None, terminal_survival_cycles=-1,
                 buffer_dtype="float32", target_weight_family="tanh")),
     ("se", dict(noise_clip=math.pi, updates_per_step=3, lr=1e-4)),
-    ("s2", dict(grad_dropout_keep=0.5, lr=5e-5, n_exp=20480, buffer_times=25)),
+    ("s2", dict(grad_dropout_keep=0.5, target_grad_dropout=True, lr=5e-5, n_exp=20480, buffer_times=25)),
     ("ed", dict(hidden_dim=384, heads_per_critic=96, batch_size=288, updates_per_step=2, n_exp=7680,
                 buffer_times=50, buffer_dtype="float16")),
     ("s2_tilde", dict(target_weight_family="bell", target_weight_power=2 * math.pi, buffer_weight_family="bell",
-                      terminal_survival_cycles=3, prev_action_in_obs=True, lr=5e-5)),
+                      terminal_survival_cycles=4, prev_action_in_obs=True, lr=5e-5, target_grad_dropout=True)),
 ])
 def test_preset_values(name, checks):
     cfg = load_preset(name)

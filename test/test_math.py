@@ -188,3 +188,103 @@ def test_weight_decay_applies_to_every_parameter():
     opt.step()
     for n, p in ff.named_parameters():   # zero gradient → only decay: θ ← θ·(1 − lr·λ)
         assert torch.allclose(p.detach(), before[n] * (1 - 0.05)), n
+
+
+# ------------------------------------------------------------------------------ fidelity fixes and opt-in flags
+def test_target_critic_dropout_masks_the_actor_gradient_exactly_like_a_hand_built_mask():
+    """S2/S2~: the target copy keeps its gradient dropout; forward unchanged, the gradient that reaches a' (and so
+    the actor) is the hand-built mask times the undropped one."""
+    from conftest import tiny_overrides
+    from symphony_ros.core.agent import SymphonyAgent
+    from symphony_ros.core.config import load_preset
+    for flag in (True, False):
+        cfg = load_preset("s2", tiny_overrides(target_grad_dropout=flag))
+        agent = SymphonyAgent(6, 2, cfg, device="cpu", seed=0)
+        assert (agent.critic_target.dropout is not None) == flag
+        s = torch.randn(10, 6)
+        a = torch.randn(10, 2, requires_grad=True)
+        c = torch.randn(10, agent.critic_target.n_q)
+        state = agent.generator.get_state()
+        q = agent.critic_target(s, a)
+        (q * c).sum().backward()
+        grad = a.grad.clone()
+        # by hand: the same target without dropout, its output masked with the same random numbers
+        a.grad = None
+        plain = agent.critic_target.dropout
+        agent.critic_target.dropout = None
+        q0 = agent.critic_target(s, a)
+        agent.critic_target.dropout = plain
+        assert torch.equal(q.detach(), q0.detach())                       # no forward effect
+        g = torch.Generator().set_state(state)
+        k = agent.critic_target.heads
+        mask = (torch.rand((agent.critic_target.n_critics, 10, k), generator=g) < cfg.grad_dropout_keep)
+        mask = mask.transpose(0, 1).reshape(10, -1).float() if flag else torch.ones_like(q0)
+        (q0 * c * mask).sum().backward()
+        assert torch.allclose(grad, a.grad, atol=1e-6), flag
+
+
+def test_annealed_adam_epsilon_formula():
+    p = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    opt = SymphonyAdam([p], lr=0.1, betas=(1 / PHI, 0.995), eps=1e-8, weight_decay=0.0, anneal_eps=True)
+    g = torch.tensor([0.01, 0.02])
+    m, v, theta, eps = torch.zeros(2), torch.zeros(2), p.detach().clone(), 1 - 1e-8
+    for t in range(1, 6):
+        p.grad = g.clone()
+        opt.step()
+        eps = 0.995 * eps + 0.005 * 1e-8                                  # ε_t, advanced before its use
+        m = (1 / PHI) * m + (1 - 1 / PHI) * g
+        v = 0.995 * v + 0.005 * g * g
+        theta = theta - 0.1 * m / (v.sqrt() + eps)
+        assert torch.allclose(p.detach(), theta, atol=1e-7), t
+    assert float(opt.param_groups[0]["eps_t"]) == pytest.approx(eps, rel=1e-6)
+    assert eps == pytest.approx(1e-8 + (1 - 2e-8) * 0.995 ** 5)
+    # no burst: the first step is ~lr·(1−β1)·g/1 instead of 5.4·lr
+    q = torch.nn.Parameter(torch.zeros(1))
+    o = SymphonyAdam([q], lr=1e-3, weight_decay=0.0, anneal_eps=True)
+    q.grad = torch.full((1,), 0.01)
+    o.step()
+    assert abs(q.item()) < 1e-5
+
+
+def test_gated_adam_step_equals_the_plain_step_and_a_zero_gate_changes_nothing():
+    for anneal in (False, True):
+        p1 = torch.nn.Parameter(torch.tensor([1.0, -2.0, 0.5]))
+        p2 = torch.nn.Parameter(p1.detach().clone())
+        o1 = SymphonyAdam([p1], lr=0.1, anneal_eps=anneal)
+        o2 = SymphonyAdam([p2], lr=0.1, anneal_eps=anneal)
+        for k in range(4):
+            g = torch.tensor([0.3, -0.1, 0.7]) * (k + 1)
+            p1.grad, p2.grad = g.clone(), g.clone()
+            o1.step()
+            o2.step(gate=torch.tensor(1.0))
+            assert torch.allclose(p1, p2, atol=1e-7)
+        before = (p2.detach().clone(), [t.clone() for t in o2.state[p2].values()])
+        p2.grad = torch.tensor([float("nan"), float("inf"), 1.0])
+        o2.step(gate=torch.tensor(0.0))
+        assert torch.equal(p2.detach(), before[0])
+        assert all(torch.equal(a, b) for a, b in zip(o2.state[p2].values(), before[1]))
+
+
+def test_temporal_advantage_with_a_scalar_denominator():
+    q = torch.tensor([[1.0], [3.0], [-2.0]], requires_grad=True)
+    ta, m_t = temporal_advantage(q, torch.tensor(0.5), 1 / PHI, 1e-6, scalar_denominator=True)
+    m = (1 / PHI) * 0.5 + (1 - 1 / PHI) * q.detach()
+    assert torch.allclose(m_t, m)
+    assert torch.allclose(ta, (q.detach() - m) / m.mean().abs())
+    ta.sum().backward()
+    assert torch.allclose(q.grad, torch.full_like(q, 1 / m.mean().abs().item()))   # scalar denominator
+
+
+def test_swaddling_in_the_td_target():
+    from symphony_ros.core.losses import swaddling_sigma_terms
+    sigma, beta = torch.tensor([[0.364, 0.2]]), torch.tensor([[0.092, 0.05]])
+    w = omega(sigma ** (1 / beta)) + beta * sigma * torch.log(sigma)
+    assert torch.allclose(swaddling_sigma_terms(sigma, beta), w)
+    assert torch.allclose(swaddling(sigma, beta), w + omega(beta ** 2))
+    assert float(swaddling_sigma_terms(torch.tensor(0.364), torch.tensor(0.092))) == pytest.approx(-0.0337, abs=5e-4)
+    from conftest import filled_agent, tiny_overrides
+    from symphony_ros.core.config import load_preset
+    for flag in (False, True):   # the flag changes the critic's target, so the critic loss of one update differs
+        agent, _ = filled_agent(load_preset("s3", tiny_overrides(swaddling_in_target=flag)))
+        stats = agent.update()
+        assert torch.isfinite(stats.critic_loss)

@@ -22,7 +22,7 @@ import torch
 
 from .config import SymphonyConfig, from_dict
 from .device import DeviceError, resolve_device  # noqa: F401 (re-exported)
-from .losses import rehae, rehse, swaddling, temporal_advantage
+from .losses import rehae, rehse, swaddling, swaddling_sigma_terms, temporal_advantage
 from .networks import Actor, CriticEnsemble, GradientDropout, sorted_weighted_target
 from .optimizer import SymphonyAdam
 from .rank_weights import critic_target_weights
@@ -71,14 +71,17 @@ class SymphonyAgent:
         self.critic = CriticEnsemble(obs_dim + act_dim, cfg.hidden_dim, cfg.heads_per_critic, cfg.n_critics,
                                      cfg.grad_dropout_keep).to(self.device)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
-        self.critic_target.dropout = None  # gradient dropout has no forward effect: skip it in the target
+        if not cfg.target_grad_dropout:
+            # no forward effect, and with target_grad_dropout off its masks would not touch the actor gradient
+            # either: skip it in the target (docs/algorithm.md#target-grad-dropout)
+            self.critic_target.dropout = None
         graph_rng = self.generator if _graphs_take_generators() else None   # else only the default CUDA RNG
-        for m in list(self.actor.modules()) + list(self.critic.modules()):
+        for m in list(self.actor.modules()) + list(self.critic.modules()) + list(self.critic_target.modules()):
             if isinstance(m, (GradientDropout, Actor)):
                 m.generator = graph_rng if (cfg.cuda_graph and self.device.type == "cuda") else self.generator
         self.optimizer = SymphonyAdam(list(self.actor.parameters()) + list(self.critic.parameters()), lr=cfg.lr,
                                       betas=(cfg.adam_beta1, cfg.adam_beta2), eps=cfg.adam_eps,
-                                      weight_decay=cfg.weight_decay)
+                                      weight_decay=cfg.weight_decay, anneal_eps=cfg.adam_eps_anneal)
         self._critic_params = list(self.critic.parameters())
         self._params = list(self.actor.parameters()) + self._critic_params
         self._target_params = list(self.critic_target.parameters())
@@ -171,9 +174,14 @@ class SymphonyAgent:
         with self._autocast():
             a2, sigma, beta = self.actor(s2, act=1.0, noise=1.0)
             q_next = sorted_weighted_target(self.critic_target(s2, a2).float(), self.target_weights)   # Q'(s', a')
-            y = r + g * q_next.detach()                                                                 # TD target
+            bootstrap = q_next.detach()
+            if cfg.swaddling_in_target:   # opt-in: docs/algorithm.md#opt-swaddling-in-target
+                bootstrap = bootstrap - swaddling_sigma_terms(sigma.float(), beta.float()).mean(-1, keepdim=True
+                                                                                               ).detach()
+            y = r + g * bootstrap                                                                       # TD target
             q = self.critic(s, a).float()
-        ta, m_t = temporal_advantage(q_next, self.m, cfg.ema_alpha, cfg.ta_eps)
+        ta, m_t = temporal_advantage(q_next, self.m, cfg.ema_alpha, cfg.ta_eps,
+                                     scalar_denominator=cfg.ta_scalar_denominator)
         actor_loss = -rehae(ta).mean()
         critic_loss = rehse(q - y).mean()
         swaddling_loss = swaddling(sigma.float(), beta.float()).mean()

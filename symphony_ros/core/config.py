@@ -60,6 +60,8 @@ class SymphonyConfig:
     n_critics: int = _f(3, "critic MLPs in the ensemble", lo=1, hi=64)
     grad_dropout_keep: float | None = _f(None, "P(M=1) of gradient dropout after output layers; null = off",
                                          lo=0.0, hi=1.0, lo_open=True, nullable=True)
+    target_grad_dropout: bool = _f(False, "keep gradient dropout in the target critic copy: no forward effect, but it "
+                                   "masks the actor's TA gradient through the target (S2, S2~ reference)")
     # actor (docs/algorithm.md#actor-head)
     noise_clip: float = _f(math.e, "k in ε = clamp(N(0,1), ±k)/k: e (std 0.366) or π (SE, std 0.318)",
                            lo=0.0, lo_open=True, hi=100.0)
@@ -81,6 +83,10 @@ class SymphonyConfig:
     adam_eps: float = _f(1e-8, "Adam ε", lo=0.0, lo_open=True, hi=1.0)
     weight_decay: float = _f(0.01, "decoupled weight decay λ on every parameter", lo=0.0, hi=1.0)
     tau: float = _f(0.005, "Polyak rate τ of the target critics", lo=0.0, lo_open=True, hi=1.0)
+    adam_eps_anneal: bool = _f(False, "opt-in (2026): Adam ε anneals from 1 − ε to ε at rate β2 (no first-step burst)")
+    ta_scalar_denominator: bool = _f(False, "opt-in (2026): TA's denominator is the scalar EMA of batch means")
+    swaddling_in_target: bool = _f(False, "opt-in (2026): the TD target subtracts the next state's swaddling "
+                                   "(mean over action dims, stop-grad, without the β-only term)")
     max_bad_updates: int = _f(100, "update guard: updates in a row with a non-finite loss or gradient (each skipped) "
                               "before the last good state is restored", lo=1, hi=1_000_000_000)
     # Fading Replay Buffer (docs/algorithm.md#replay-buffer)

@@ -9,6 +9,9 @@ Implemented with ``torch._foreach_*`` kernels: one launch per operation for all 
 ``step(gate)``: with a 0-d float tensor ``gate`` (1.0 or 0.0, computed on the device, so the step can be captured in
 a CUDA graph) a step with ``gate = 0`` changes nothing at all: moments and parameters stay exactly as they were
 (the update guard of docs/algorithm.md#optimizer skips updates whose loss or gradients are not finite).
+
+``anneal_eps`` (opt-in, docs/algorithm.md#opt-adam-eps-anneal): ε_t = β2·ε_{t−1} + (1−β2)·ε, ε_0 = 1 − ε, updated
+before each step (a device tensor in the group, checkpointed with the optimizer): SGD-like first steps, no burst.
 """
 from __future__ import annotations
 
@@ -20,10 +23,25 @@ import torch
 class SymphonyAdam(torch.optim.Optimizer):
     def __init__(self, params: Iterable[torch.nn.Parameter], lr: float = 1e-4,
                  betas: tuple[float, float] = (0.6180339887498949, 0.995), eps: float = 1e-8,
-                 weight_decay: float = 0.01) -> None:
+                 weight_decay: float = 0.01, anneal_eps: bool = False) -> None:
         if lr <= 0 or not 0 <= betas[0] < 1 or not 0 <= betas[1] < 1 or eps <= 0 or weight_decay < 0:
             raise ValueError(f"invalid SymphonyAdam settings lr={lr} betas={betas} eps={eps} wd={weight_decay}")
-        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      anneal_eps=bool(anneal_eps)))
+
+    @staticmethod
+    def _eps(group: dict, params: list, gate: torch.Tensor | None = None) -> float | torch.Tensor:
+        """The ε of this step: the constant, or the annealed ε_t (advanced here, before its use; not by a step
+        whose gate is 0)."""
+        if not group.get("anneal_eps"):
+            return group["eps"]
+        if "eps_t" not in group:
+            group["eps_t"] = torch.tensor(1.0 - group["eps"], device=params[0].device)
+        eps_t = group["eps_t"]
+        beta2 = group["betas"][1]
+        step = (1 - beta2) * (group["eps"] - eps_t)          # ε_t − ε_{t−1} = (1−β2)(ε − ε_{t−1})
+        eps_t.add_(step if gate is None else step * gate)
+        return eps_t
 
     @torch.no_grad()
     def step(self, closure=None, gate: torch.Tensor | None = None):  # type: ignore[override]
@@ -44,14 +62,15 @@ class SymphonyAdam(torch.optim.Optimizer):
             group["step"] = group.get("step", 0) + 1   # informational: no bias correction uses it
             beta1, beta2 = group["betas"]
             lr, wd = group["lr"], group["weight_decay"]
+            eps = self._eps(group, params, gate)
             if gate is not None:
-                self._gated_step(params, grads, exp_avg, exp_avg_sq, gate, beta1, beta2, lr, wd, group["eps"])
+                self._gated_step(params, grads, exp_avg, exp_avg_sq, gate, beta1, beta2, lr, wd, eps)
                 continue
             torch._foreach_lerp_(exp_avg, grads, 1 - beta1)                 # m ← β1·m + (1−β1)·g
             torch._foreach_mul_(exp_avg_sq, beta2)                           # v ← β2·v + (1−β2)·g²
             torch._foreach_addcmul_(exp_avg_sq, grads, grads, 1 - beta2)
             denom = torch._foreach_sqrt(exp_avg_sq)
-            torch._foreach_add_(denom, group["eps"])
+            torch._foreach_add_(denom, eps)
             if wd:
                 torch._foreach_mul_(params, 1 - lr * wd)                      # decoupled: θ ← θ − lr·λ·θ
             torch._foreach_addcdiv_(params, exp_avg, denom, value=-lr)        # θ ← θ − lr·m/(√v + ε)

@@ -61,15 +61,18 @@ class TrainingSchedule:
         observation right after reset):
 
         * before learning (exploration with the untrained actor): (1, 1);
-        * learning, SIMULATION ONLY, ``step ≥ episode_limit − zero_policy_window``: (0, 1), pure bounded noise so
-          the agent falls and terminal transitions are collected. Never on hardware;
+        * learning, SIMULATION ONLY, ``step + 1 ≥ episode_limit − zero_policy_window``: (0, 1), pure bounded noise
+          so the agent falls and terminal transitions are collected. Never on hardware;
         * learning otherwise: (1, 0) if ``deterministic`` (noise-free execution for hardware) else (1, 1).
+
+        The window rule is the reference's ``for steps in range(1, limit + 1): active = steps < limit − 50`` with
+        its 1-based step: 51 noise-only steps for a window of 50 (docs/algorithm.md#zero-policy-window).
         """
         cfg = self.config
         if not learning:
             return 1.0, 1.0
         window = cfg.zero_policy_window
-        if simulation and window > 0 and step >= cfg.episode_limit - window:
+        if simulation and window > 0 and step + 1 >= cfg.episode_limit - window:
             return 0.0, 1.0
         return 1.0, 0.0 if deterministic else 1.0
 
@@ -77,13 +80,16 @@ class TrainingSchedule:
     def evaluation_due(self, steps_done: int, learning: bool, last_evaluated_step: int | None) -> bool:
         """Whether a noise-free evaluation runs now, ``steps_done`` steps (or stored transitions) into the run: once
         learning, whenever a multiple of ``eval_every`` has been reached that no evaluation covered yet
-        (``last_evaluated_step``: the step of the newest evaluation, None if none). A caller that checks after every
-        step evaluates exactly at the multiples; one that polls (the embedded graph) at the first poll past one."""
+        (``last_evaluated_step``: the step of the newest evaluation, None if none). As in the reference, whose step
+        counter counts the step about to be taken, the evaluation runs before the step whose 1-based index is a
+        multiple of ``eval_every`` (after 2,499 executed steps, then every 2,500; docs/algorithm.md#evaluation). A
+        caller that checks before every step evaluates exactly there; one that polls (the embedded graph) at the
+        first poll past it."""
         cfg = self.config
-        k = steps_done // cfg.eval_every
+        k = (steps_done + 1) // cfg.eval_every
         if not learning or cfg.eval_episodes <= 0 or k < 1:
             return False
-        return last_evaluated_step is None or k > last_evaluated_step // cfg.eval_every
+        return last_evaluated_step is None or k > (last_evaluated_step + 1) // cfg.eval_every
 
     def final_evaluation_due(self, steps_done: int, learning: bool, last_evaluated_step: int | None) -> bool:
         """At the end of a run that was not interrupted: one more evaluation unless one ran at this very step."""
