@@ -39,6 +39,8 @@ class Graph:
         import rclpy
         from symphony_ros import contract
         from symphony_ros.training.embedded import EmbeddedGraph
+        if out.exists():   # a learner resumes from the checkpoints it finds there: every graph starts fresh
+            raise RuntimeError(f"{out} exists: each bench graph needs a fresh output directory")
         self.variant = variant
         self.context = rclpy.context.Context()
         args = None
@@ -184,19 +186,19 @@ def bench_cost(preset: str, threads: int, steps: int, warmup: int, chunk: int, o
     finally:
         for g in graphs.values():
             g.close()
-    res["breakdown"] = step_breakdown(preset, overrides, tr, warmup, min(steps, 3 * chunk), tmp) if breakdown \
-        else None
+    res["breakdown"] = step_breakdown(preset, overrides, tr, warmup, min(steps, 3 * chunk),
+                                      tmp / f"graph_{preset}_{threads}_breakdown") if breakdown else None
     res.update(loadavg_start=la0, loadavg_end=loadavg())
     return res
 
 
-def step_breakdown(preset: str, overrides: dict[str, Any], tr, warmup: int, n: int, tmp: Path) -> dict[str, Any]:
+def step_breakdown(preset: str, overrides: dict[str, Any], tr, warmup: int, n: int, out: Path) -> dict[str, Any]:
     """Where a step goes: ``n`` steps of a separate graph built while :class:`FunctionProfiler` is installed for new
     threads (so the learner's worker thread is profiled too), then ``n`` headless steps of ``tr``, profiled."""
     prof = FunctionProfiler()
     prof.install_for_new_threads()
     try:
-        g = Graph(preset, overrides, tmp / f"graph_{preset}_breakdown", "as_is")
+        g = Graph(preset, overrides, out, "as_is")
     finally:
         prof.uninstall_for_new_threads()
     try:
