@@ -49,13 +49,15 @@ def _node_class(executable: str):
 
 class EmbeddedGraph:
     """The graph's nodes in one process. The constructor creates them; ``spin_once()`` advances the executor.
-    ``config`` (resolved once by the caller) wins over ``preset`` + ``overrides``."""
+    ``config`` (resolved once by the caller) wins over ``preset`` + ``overrides``. ``executor``: an rclpy executor
+    created on ``context`` to spin the nodes on (default: a SingleThreadedExecutor; bench/bench_graph.py tries
+    ``rclpy.experimental.EventsExecutor``)."""
 
     def __init__(self, *, env: str, out_dir: str | Path, preset: str = "s3", config: SymphonyConfig | None = None,
                  device: str = "auto", mode: str = "lockstep", max_steps: int = 0, robots: int = 1, seed: int = 0,
                  overrides: dict[str, Any] | None = None, record: bool = False, from_bag: list[str] | None = None,
                  action_mode: str = "paper", recorder_parameters: dict[str, Any] | None = None,
-                 context=None) -> None:
+                 context=None, executor=None) -> None:
         import rclpy
         self.out = Path(out_dir)
         self.out.mkdir(parents=True, exist_ok=True)
@@ -71,7 +73,7 @@ class EmbeddedGraph:
             self.context = rclpy.context.Context()
             rclpy.init(context=self.context)
         from rclpy.executors import SingleThreadedExecutor
-        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor = executor if executor is not None else SingleThreadedExecutor(context=self.context)
         self.nodes = []
         try:
             for s in self.specs:

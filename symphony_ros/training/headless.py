@@ -44,12 +44,13 @@ class TrainResult:
 class HeadlessTrainer:
     """Args: ``env_id`` (gymnasium id), ``config``, ``out_dir``; ``max_steps`` total environment steps (exploration
     included); ``device`` "auto" | "cpu" | "cuda"; ``action_mode`` "paper" | "rescale"; ``resume`` continues from the
-    newest good checkpoint in ``out_dir/checkpoints``."""
+    newest good checkpoint in ``out_dir/checkpoints``; ``checkpoint_at_exit`` False: :meth:`run` writes no checkpoint
+    when it returns (only the periodic ones; for a caller that runs it in chunks, e.g. bench/bench_graph.py)."""
 
     def __init__(self, env_id: str, config: SymphonyConfig, out_dir: str | Path, *, max_steps: int = 3_000_000,
                  device: str = "auto", seed: int = 0, action_mode: str = "paper", resume: bool = False,
                  progress: bool = True, checkpoint_every: int | None = None, keep_checkpoints: int = 2,
-                 stop_at_return: float | None = None) -> None:
+                 stop_at_return: float | None = None, checkpoint_at_exit: bool = True) -> None:
         self.env_id, self.cfg, self.out = env_id, config, Path(out_dir)
         self.max_steps, self.seed, self.progress = int(max_steps), int(seed), progress
         self.out.mkdir(parents=True, exist_ok=True)
@@ -72,6 +73,7 @@ class HeadlessTrainer:
         self.wall_time = 0.0
         self.action_mode = action_mode
         self.stop_at_return = stop_at_return
+        self.checkpoint_at_exit = checkpoint_at_exit
         if resume:
             self._resume()
 
@@ -176,8 +178,8 @@ class HeadlessTrainer:
         bar.close()
         if not flag.stop and schedule.final_evaluation_due(self.total_steps, agent.learning, self.evaluator.last_step):
             self.evaluate()
-        path = self.save()
-        if flag.stop:
+        path = self.save() if self.checkpoint_at_exit else None
+        if flag.stop and path is not None:
             log.warning("interrupted: checkpoint saved to %s; continue with --resume", path)
         return TrainResult(self.total_steps, agent.updates, self.episodes, self.evaluations, flag.stop, path)
 
