@@ -17,7 +17,8 @@ smoothness
     episode of the latest env_step received before it). High-frequency share: per episode segment (>= 8 commands),
     the mean is removed and the one-sided power spectrum |rfft|² taken; share = power at frequencies above a
     quarter of the control rate (the upper half of the band up to Nyquist) / power at all frequencies above 0,
-    both summed over the segments. The control rate = 1 / median interval between commands.
+    both summed over the segments. The control rate = 1 / median interval between commands. (Saturation, mean
+    |Δa| and HF share are computed by :mod:`symphony_ros.control.telemetry`, the definitions shared with training.)
 learner
     ``learner_status`` over time: σ and β means, reward scale (its last value; ``learning_started_s`` = the first
     status with learning = true), losses, updates. ``rewards``: statistics of the raw env_step rewards (step > 0).
@@ -44,13 +45,14 @@ from typing import Any
 
 import numpy as np
 
+from ..control import telemetry
 from .reader import BagReader
 from .typestore import ENV_STEP, FLOAT64_MULTI_ARRAY, LEARNER_STATUS, TRANSITION
 
-SATURATION_BAND = 0.05
+SATURATION_BAND = telemetry.SATURATION_BAND
 HIST_BINS = 41
-HF_FRACTION = 0.25          # high-frequency band: f > HF_FRACTION * control rate (i.e. above half of Nyquist)
-MIN_SEGMENT = 8
+HF_FRACTION = telemetry.HF_FRACTION   # high-frequency band: f > HF_FRACTION * control rate (above half of Nyquist)
+MIN_SEGMENT = telemetry.MIN_SEGMENT
 
 
 def _ns_of(topic: str) -> str:
@@ -222,40 +224,28 @@ def command_episode_ids(r: _Robot) -> np.ndarray:
     return np.where(idx >= 0, env_ep[np.clip(idx, 0, None)], -1)
 
 
+def _starts(episode: np.ndarray) -> np.ndarray:
+    """Episode ids (T,) → episode-start flags (T,) for :mod:`symphony_ros.control.telemetry`."""
+    episode = np.asarray(episode)
+    return np.r_[True, episode[1:] != episode[:-1]] if episode.size else np.zeros(0, bool)
+
+
 def saturation_share(a: np.ndarray, low: np.ndarray, high: np.ndarray, band: float = SATURATION_BAND) -> np.ndarray:
     """Per joint: share of commands within ``band`` of the range from either limit (or beyond it)."""
-    width = band * (high - low)
-    return ((a >= high - width) | (a <= low + width)).mean(axis=0)
+    return telemetry.saturation_share(a, low, high, band)
 
 
 def mean_abs_delta(a: np.ndarray, episode: np.ndarray) -> np.ndarray:
     """Per joint: mean |a_t - a_{t-1}| over consecutive commands of the same episode."""
-    if len(a) < 2:
-        return np.full(a.shape[1] if a.ndim == 2 else 0, np.nan)
-    same = episode[1:] == episode[:-1]
-    d = np.abs(np.diff(a, axis=0))[same]
-    return d.mean(axis=0) if len(d) else np.full(a.shape[1], np.nan)
+    return telemetry.mean_abs_delta(a, _starts(episode))
 
 
 def hf_share(a: np.ndarray, episode: np.ndarray, rate_hz: float, fraction: float = HF_FRACTION,
              min_segment: int = MIN_SEGMENT) -> np.ndarray:
-    """Per joint: high-frequency share of the command spectrum (see the module docstring)."""
-    d = a.shape[1]
-    hi_p, all_p = np.zeros(d), np.zeros(d)
+    """Per joint: high-frequency share of the command spectrum (see the module docstring); NaN without a rate."""
     if len(a) == 0 or not rate_hz > 0:
-        return np.full(d, np.nan)
-    bounds = np.flatnonzero(np.diff(episode)) + 1
-    for seg in np.split(np.arange(len(a)), bounds):
-        if len(seg) < min_segment:
-            continue
-        x = a[seg] - a[seg].mean(axis=0)
-        p = np.abs(np.fft.rfft(x, axis=0)) ** 2
-        f = np.fft.rfftfreq(len(seg), d=1.0 / rate_hz)
-        pos = f > 0
-        hi_p += p[f > fraction * rate_hz].sum(axis=0)
-        all_p += p[pos].sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(all_p > 0, hi_p / np.where(all_p > 0, all_p, 1), np.nan)
+        return np.full(a.shape[1] if a.ndim == 2 else 0, np.nan)
+    return telemetry.hf_share(a, _starts(episode), fraction, min_segment)
 
 
 def interval_stats(times_ns: list[int] | np.ndarray) -> dict[str, Any]:
