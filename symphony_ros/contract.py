@@ -72,13 +72,17 @@ LEARNER_STATUS = Topic("learner_status", _own("LearnerStatus"), RELIABLE, "share
                        "counters, losses, sigma/beta at 1 Hz")
 LEARNER_ACK = Topic("learner_ack", _own("LearnerAck"), ACKS, "shared", "learner", "actors",
                     "lockstep handshake: a transition stored and its updates done")
+ACTOR_STATUS = Topic("actor_status", _own("ActorStatus"), RELIABLE, "robot", "actor", "anyone",
+                     "counters, safety-stage shares, saturation and smoothness at 1 Hz")
+E_STOP = Topic("e_stop", "std_msgs/msg/Bool", RELIABLE, "robot", "operator / safety system", "actor",
+               "true latches the e-stop (cleared only by the actor's ~/clear_e_stop service)")
 CLOCK = Topic("/clock", "rosgraph_msgs/msg/Clock", RELIABLE, "global", "sim bridge (lockstep)", "all",
               "simulated time")
 
 TOPICS: tuple[Topic, ...] = (JOINT_STATES, IMU, ENV_STEP, JOINT_COMMANDS, TRANSITIONS, POLICY_WEIGHTS,
-                             LEARNER_STATUS, LEARNER_ACK, CLOCK)
+                             LEARNER_STATUS, LEARNER_ACK, ACTOR_STATUS, E_STOP, CLOCK)
 SHARED_TOPICS: tuple[Topic, ...] = tuple(t for t in TOPICS if t.scope == "shared")
-OWN_MESSAGES = ("EnvStep", "Transition", "PolicyWeights", "LearnerStatus", "LearnerAck")
+OWN_MESSAGES = ("EnvStep", "Transition", "PolicyWeights", "LearnerStatus", "LearnerAck", "ActorStatus")
 
 
 def topic_by_basename(name: str) -> Topic | None:

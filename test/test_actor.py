@@ -312,7 +312,9 @@ def test_acts_and_sends_consecutive_transitions(bench):
     cmds = [b.step_and_wait(0, k, obs[k], rewards[k]) for k in range(5)]
     b.env_step(0, 5, obs[5], rewards[5], terminated=True)         # terminal: a transition, no command
     assert b.spin_until(lambda: len(b.trs) == 5)                  # the terminal step's callback has run
-    assert b.actor.commands_sent == len(b.cmds) == 5 and b.actor.steps_acted == 5
+    # a robot's episode is over: the actor goes to the safe command (safe_ramp_s 0: at once) and waits
+    assert b.spin_until(lambda: len(b.cmds) == 6) and b.actor.commands_sent == 6 and b.actor.steps_acted == 5
+    np.testing.assert_array_equal(b.cmds[5], [0.0, 0.0, 0.0])
     for k, tr in enumerate(b.trs):
         assert (tr.header.frame_id, tr.episode, tr.step) == ("r1", 0, k)
         np.testing.assert_array_equal(np.asarray(tr.observation), obs[k])

@@ -423,3 +423,72 @@ def test_bench_export_runs():
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     rows = [ln for ln in r.stdout.splitlines() if ln.startswith(("torch eager", "TorchScript", "onnxruntime"))]
     assert len(rows) == 6 and all(float(ln.split()[-1]) > 0 for ln in rows), r.stdout   # 3 backends × 2 modes
+
+
+DEPLOY_SCRIPT = r'''
+import json, sys, time
+import numpy as np
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from std_msgs.msg import Float64MultiArray
+from symphony_ros_interfaces.msg import EnvStep, Transition
+from symphony_ros import contract as ct
+from symphony_ros.nodes.actor import ActorNode
+from symphony_ros.nodes.common import qos_profile as qos
+
+policy_file, obs_dim = sys.argv[1], int(sys.argv[2])
+rclpy.init()
+actor = ActorNode(cli_args=["--ros-args", "-p", "deploy:=true", "-p", f"policy_file:={policy_file}",
+                            "-p", "joint_lower:=[-0.5, -0.5]", "-p", "joint_upper:=[0.5, 0.5]"])
+node = rclpy.create_node("deploy_robot")
+cmds, trs = [], []
+pub = node.create_publisher(EnvStep, ct.ENV_STEP.name, qos(ct.ENV_STEP))
+node.create_subscription(Float64MultiArray, ct.JOINT_COMMANDS.name, lambda m: cmds.append(list(m.data)),
+                         qos(ct.JOINT_COMMANDS))
+node.create_subscription(Transition, ct.TRANSITIONS.name, trs.append, qos(ct.TRANSITIONS))
+ex = SingleThreadedExecutor()
+ex.add_node(actor)
+ex.add_node(node)
+def spin_until(pred, timeout=20.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and not pred():
+        ex.spin_once(timeout_sec=0.01)
+    return pred()
+assert spin_until(lambda: pub.get_subscription_count() > 0 and actor._cmd_pub.get_subscription_count() > 0)
+obs = np.linspace(-2, 2, obs_dim).tolist()
+for k in range(6):
+    n = len(cmds)
+    pub.publish(EnvStep(episode=0, step=k, observation=obs))
+    assert spin_until(lambda: len(cmds) > n), f"no command for step {k}"
+print(json.dumps(dict(commands=cmds, transitions=len(trs), acted=actor.steps_acted, modules=sorted(sys.modules))))
+'''
+# what a robot running an export must not need: the learner, the agent and its buffer, losses, optimizer, training
+DEPLOY_FORBIDDEN = ("symphony_ros.core.agent", "symphony_ros.core.replay_buffer", "symphony_ros.core.optimizer",
+                    "symphony_ros.core.losses", "symphony_ros.learner", "symphony_ros.training",
+                    "symphony_ros.core.networks")
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+def test_actor_node_deploys_an_export_without_training_code(tiny, fmt):
+    """The ActorNode with ``deploy: true`` runs an exported file over real DDS in a fresh process: noise-free
+    (the same observation gives the same command, the export's mean action clamped to the limits), no transitions,
+    and none of the learner or training code imported (ONNX: no torch either)."""
+    pytest.importorskip("rclpy", reason="rclpy not installed (ROS 2 optional)")
+    pytest.importorskip("symphony_ros_interfaces.msg", reason="symphony_ros_interfaces not built")
+    path = tiny["files"][fmt]
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    r = subprocess.run([sys.executable, "-c", DEPLOY_SCRIPT, str(path), str(tiny["obs"])], capture_output=True,
+                       text=True, env=env, cwd=ROOT, timeout=180)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    cmds = np.asarray(out["commands"])
+    assert cmds.shape == (6, tiny["act"]) and out["acted"] == 6 and out["transitions"] == 0
+    np.testing.assert_array_equal(cmds, np.repeat(cmds[:1], 6, axis=0))          # deterministic
+    x = np.linspace(-2, 2, tiny["obs"]).astype(np.float32)
+    expected = np.clip(load_policy(path).act(x, act_gain=1.0, noise_gain=0.0), -0.5, 0.5)
+    np.testing.assert_allclose(cmds[0], expected, rtol=0, atol=1e-6)
+    mods = set(out["modules"])
+    assert not [m for m in mods if m.startswith(DEPLOY_FORBIDDEN)], sorted(m for m in mods
+                                                                            if m.startswith(DEPLOY_FORBIDDEN))
+    if fmt == "onnx":
+        assert "torch" not in mods and "onnxruntime" in mods

@@ -23,7 +23,7 @@ msgs = pytest.importorskip(
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 
 MSG_DIR = Path(__file__).resolve().parents[1] / 'msg'
-MSG_NAMES = ['EnvStep', 'Transition', 'PolicyWeights', 'LearnerStatus', 'LearnerAck']
+MSG_NAMES = ['EnvStep', 'Transition', 'PolicyWeights', 'LearnerStatus', 'LearnerAck', 'ActorStatus']
 
 
 def _msg_field_names(path):

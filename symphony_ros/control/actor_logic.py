@@ -23,15 +23,18 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 from ..core.config import SymphonyConfig
-from ..core.policy import ActorPolicy, actor_from_layout
 from ..core.schedule import TrainingSchedule
 from ..core.storage import InvalidTransition, StorageRules, Transition
 from .chain import EnvStepInput, TransitionChain
+from .inference import Policy
 from .lockstep import LockstepGate
+from .pipeline import CommandPipeline, SafeRamp
 from .safety import CommandMapping, SafetyLayer, Watchdog, limits_from_params
+from .telemetry import CommandTelemetry
 
 HOLD_WARN_S = 5.0           # warn (rate-limited) when a held env_step has waited this long for its learner_ack
 HOLD_LIMIT_S = 10.0         # a held step is answered safely after this long when learner_timeout_s is 0 (off)
+WATCHDOG_TICK_HZ = 20.0     # the host calls on_tick at this rate (nodes/actor.py)
 MODES = ("lockstep", "async")
 
 
@@ -50,6 +53,17 @@ class ActorSettings:
     obs_timeout_s: float = 0.5
     learner_timeout_s: float = 3.0
     deterministic: bool = False
+    deploy: bool = False                  # inference only: noise-free actions, no transitions, no learner expected
+    # the safety pipeline (control/pipeline.py) and protections
+    control_rate_hz: float = 0.0          # the robot's control rate; 0 = unknown (rate limit and filter need it)
+    velocity_limits: Optional[list[float]] = None   # per joint, command units per second: the rate limit
+    smoothing: str = "none"               # none | lowpass | one_euro
+    smoothing_cutoff_hz: float = 5.0
+    one_euro_beta: float = 0.5
+    soft_start_s: float = 0.0             # blend into the policy over this long after activation / a cleared e-stop
+    safe_ramp_s: float = 0.0              # way back to the safe command (async only; lockstep answers at once)
+    max_tilt_deg: float = 0.0             # attitude protection: IMU tilt beyond this -> safe + episode over (0 = off)
+    store_executed: bool = True           # transitions hold the executed command (in policy units), not the wish
 
 
 @dataclass
@@ -93,6 +107,9 @@ class ActorCounters:
     acks_ignored: int = 0
     holds_expired: int = 0
     inactive_ignored: int = 0
+    e_stops: int = 0
+    e_stop_messages: int = 0
+    attitude_trips: int = 0
     latencies_ms: collections.deque = field(default_factory=lambda: collections.deque(maxlen=1000))
 
     def as_dict(self) -> dict[str, int]:
@@ -114,7 +131,7 @@ class ActorLogic:
         """Forget policy, limits and episode state (unconfigured)."""
         self.config: Optional[SymphonyConfig] = None
         self.schedule: Optional[TrainingSchedule] = None
-        self.policy: Optional[ActorPolicy] = None
+        self.policy: Optional[Policy] = None
         self.safety: Optional[SafetyLayer] = None
         self.mapping: Optional[CommandMapping] = None
         self.watchdog: Optional[Watchdog] = None
@@ -124,7 +141,13 @@ class ActorLogic:
         self.learner_seen_at: Optional[float] = None
         self.learner_dead = False
         self.active = False
+        self.pipeline: Optional[CommandPipeline] = None
+        self.telemetry: Optional[CommandTelemetry] = None
+        self.ramp: Optional[SafeRamp] = None
+        self.e_stopped = False
+        self.measured: Optional[np.ndarray] = None   # last measured joint positions (controller order), if known
         self._stamp_ns = 0               # transition stamps: wall-clock ns, strictly increasing for this life
+        self._now = 0.0                  # monotonic time of the input being handled
         self.reset_episode()
 
     def reset_episode(self) -> None:
@@ -133,6 +156,8 @@ class ActorLogic:
         self.gate = LockstepGate()
         self.last_key: Optional[tuple[int, int]] = None   # (episode, step) last answered/held/consumed
         self.tripped = False
+        self.stopped_episode: Optional[int] = None   # an episode the attitude protection ended (not acted on)
+        self._new_episode = True                     # the next command starts an episode (telemetry)
 
     @property
     def lockstep(self) -> bool:
@@ -152,8 +177,7 @@ class ActorLogic:
         return StorageRules.from_config(self.config, p.obs_dim if p else 0, p.act_dim if p else 0)
 
     # ------------------------------------------------------------------------------------------ lifecycle
-    def configure(self, config: SymphonyConfig, settings: ActorSettings, policy: Optional[ActorPolicy] = None
-                  ) -> None:
+    def configure(self, config: SymphonyConfig, settings: ActorSettings, policy: Optional[Policy] = None) -> None:
         """Take the config and settings (and a policy loaded from a file, if any). ValueError if inconsistent."""
         if settings.mode not in MODES:
             raise ValueError(f"mode '{settings.mode}' is not one of {', '.join(MODES)}")
@@ -162,6 +186,11 @@ class ActorLogic:
         self.config = config
         self.schedule = TrainingSchedule(config)
         self.watchdog = Watchdog(float(settings.obs_timeout_s))
+        if settings.deploy:
+            if policy is None:
+                raise ValueError("deploy: true needs a policy_file (an exported policy): there is no learner")
+            if settings.mode == "lockstep":
+                raise ValueError("deploy: true runs mode 'async' (lockstep waits for a learner)")
         if settings.mode == "lockstep" and not settings.simulation:
             self.out.warning("mode 'lockstep' with simulation: false: a real robot should run 'async' (a held step "
                              "keeps the last command until the learner answers)")
@@ -177,20 +206,37 @@ class ActorLogic:
         if safety is None:
             return
         mapping = CommandMapping(safety.lower, safety.upper, s.command_mode)
+        period = 1.0 / s.control_rate_hz if s.control_rate_hz > 0 else 1.0 / 20.0
+        max_delta = None
+        if s.velocity_limits:
+            if s.control_rate_hz <= 0:
+                raise ValueError("velocity_limits need control_rate_hz (the rate limit is per control period)")
+            if len(s.velocity_limits) != safety.size:
+                raise ValueError(f"velocity_limits has {len(s.velocity_limits)} values, the actor commands "
+                                 f"{safety.size} joints")
+            max_delta = np.asarray(s.velocity_limits, np.float64) * period
+        self.pipeline = CommandPipeline(safety, period_s=period, max_delta=max_delta, smoothing=s.smoothing,
+                                        cutoff_hz=s.smoothing_cutoff_hz, one_euro_beta=s.one_euro_beta,
+                                        soft_start_s=s.soft_start_s)
+        self.telemetry = CommandTelemetry(safety.lower, safety.upper)
         if defaulted and self.safety is None:
             text = (f"joint_lower/joint_upper not set: commands are clamped to [-1, 1] policy units for "
                     f"{safety.size} joints. A REAL ROBOT MUST SET ITS JOINT LIMITS (and keep simulation: false)")
             (self.out.info if s.simulation else self.out.warning)(text)
         self.safety, self.mapping = safety, mapping
 
-    def _set_policy(self, policy: ActorPolicy) -> None:
+    def _set_policy(self, policy: Policy) -> None:
         policy.reseed(int(self.settings.seed))
         self.policy = policy
         self.chain.act_dim = policy.act_dim
 
     def activate(self, now: float) -> None:
+        self._now = now
         self.reset_episode()
         self.active = True
+        self.ramp = None
+        if self.pipeline is not None:
+            self.pipeline.reset(now, self.measured)   # soft start from the measured pose (or the safe command)
         assert self.watchdog is not None
         self.watchdog.feed(now)   # grace of one timeout from activation
         if self.safety is None:
@@ -202,7 +248,7 @@ class ActorLogic:
     def deactivate(self, why: str) -> None:
         """Publish the safe command once (if active) and stop acting."""
         if self.active:
-            self.send_safe(why)
+            self.send_safe(why, at_once=True)
         self.active = False
         self.reset_episode()
 
@@ -214,21 +260,36 @@ class ActorLogic:
             cmd, safe = self.safety.safe(), True
         self.out.command(cmd)
         self.n.commands_sent += 1
+        if self.pipeline is not None:
+            self.pipeline.last = np.array(cmd, np.float64)
+        if self.telemetry is not None:
+            self.telemetry.add(cmd, self._new_episode)
+            self._new_episode = False
         if safe:
             self.n.safe_commands_sent += 1
 
-    def send_safe(self, why: str) -> bool:
-        """Publish the safe command; breaks the transition chain. False if the joint count is still unknown."""
+    def send_safe(self, why: str, *, at_once: bool = False) -> bool:
+        """Go to the safe command and break the transition chain. In async mode with ``safe_ramp_s`` the way there
+        is a ramp from the last command (continued by :meth:`on_tick`); in lockstep, or ``at_once`` (e-stop), the
+        safe command itself. False if the joint count is still unknown."""
         self.chain.cut()
         if self.safety is None:
             self.out.bad("safe_command", f"cannot send the safe command ({why}): joint count unknown until "
                          "policy_weights arrive or joint_lower/joint_upper are set")
             return False
-        self.publish(self.safety.safe(), safe=True)
+        last = self.pipeline.last if self.pipeline is not None else None
+        if not at_once and not self.lockstep and self.settings.safe_ramp_s > 0 and last is not None:
+            if self.ramp is None:
+                self.ramp = SafeRamp(last, self.safety.safe(), self.settings.safe_ramp_s, self._now)
+            self.publish(self.safety.clamp(self.ramp(self._now)), safe=True)
+        else:
+            self.ramp = None
+            self.publish(self.safety.safe(), safe=True)
+        self._new_episode = True
         return True
 
-    def _answer_safe(self, key: tuple[int, int], why: str) -> None:
-        self.last_key = key if self.send_safe(why) else None
+    def _answer_safe(self, key: tuple[int, int], why: str, *, at_once: bool = False) -> None:
+        self.last_key = key if self.send_safe(why, at_once=at_once) else None
 
     def _next_stamp_ns(self) -> int:
         self._stamp_ns = max(time.time_ns(), self._stamp_ns + 1)
@@ -251,6 +312,7 @@ class ActorLogic:
     # ------------------------------------------------------------------------------------------ env steps
     def on_env_step(self, episode: int, step: int, observation: Any, reward: Any, terminated: bool,
                     truncated: bool, now: float, t_rx: float = 0.0) -> None:
+        self._now = now
         if not self.active:
             self.n.inactive_ignored += 1
             return
@@ -258,6 +320,16 @@ class ActorLogic:
         if key == self.last_key:
             self.n.duplicates_ignored += 1
             return
+        if self.e_stopped:               # latched: the safe command, nothing stored, until cleared explicitly
+            self.watchdog.feed(now)
+            self._answer_safe(key, "e-stop", at_once=True)
+            return
+        if self.stopped_episode is not None:
+            if key[0] == self.stopped_episode:   # the attitude protection ended this episode: not acted on
+                self.watchdog.feed(now)
+                self._answer_safe(key, "attitude protection")
+                return
+            self.stopped_episode = None
         try:
             rules = self.rules()
             obs = rules.check_observation(observation, "env_step observation", size=self.obs_size)
@@ -272,13 +344,15 @@ class ActorLogic:
         if self.policy is not None:
             s.x = self.chain.policy_input(s)
         t = self.chain.close(s, source=self.settings.robot_id)
-        if t is not None:
+        if t is not None and not self.settings.deploy:
             self._send_transition(t)
         if s.final:
             self.chain.cut()            # the bridge resets and sends step 0 of the next episode: act on that
             self.last_key = key
+            if not self.settings.simulation and not self.lockstep:
+                self.send_safe("episode over")   # a robot waits for its next episode in the safe pose (ramp)
             return
-        if self.learner_timed_out(now):   # no handshake with a silent learner: stop waiting, stay safe
+        if not self.settings.deploy and self.learner_timed_out(now):   # a silent learner: stay safe
             self.gate.clear()
             self._answer_safe(key, "learner silent")
             return
@@ -300,18 +374,28 @@ class ActorLogic:
             return
         act, noise = self.schedule.execution_gains(s.step, learning=self.weights_version > 0,
                                                    simulation=bool(self.settings.simulation),
-                                                   deterministic=bool(self.settings.deterministic))
+                                                   deterministic=bool(self.settings.deterministic),
+                                                   deploy=bool(self.settings.deploy))
         a = self.policy.act(s.x, act_gain=act, noise_gain=noise)
         if not np.isfinite(a).all():
             self.n.bad_actions += 1
             self.out.bad("action", f"the network gave a non-finite action at episode {s.episode} step {s.step}")
             self._answer_safe(s.key, "non-finite action")
             return
-        self.publish(self.safety.clamp(self.mapping(a)), safe=False)
+        if self.ramp is not None:        # back from a safe ramp: a new stretch of commanding, softly
+            self.ramp = None
+            self.pipeline.reset(self._now, self.measured)
+        if s.step == 0:
+            self._new_episode = True
+        executed = self.pipeline(self.mapping(a), self._now).command
+        self.publish(executed, safe=False)
         if s.t_rx:
             self.n.latencies_ms.append((time.perf_counter() - s.t_rx) * 1e3)
         self.n.steps_acted += 1
         self.last_key = s.key
+        if self.settings.store_executed:   # the critic learns Q of what the robot did (control/pipeline.py)
+            a_max = float(self.config.a_max)
+            a = np.clip(self.mapping.inverse(executed), -a_max, a_max).astype(np.float32)
         self.chain.acted(s, a)
 
     # ------------------------------------------------------------------------------------------ learner side
@@ -322,6 +406,8 @@ class ActorLogic:
             self.out.info("learner is back: acting again")
 
     def learner_timed_out(self, now: float) -> bool:
+        if self.settings.deploy:
+            return False                  # no learner in deploy
         timeout = float(self.settings.learner_timeout_s)
         dead = timeout > 0 and self.learner_seen_at is not None and now - self.learner_seen_at > timeout
         if dead and not self.learner_dead:
@@ -357,6 +443,11 @@ class ActorLogic:
         self.heartbeat(now)
         if self.config is None:
             return False    # unconfigured (the latched message is delivered again after configure)
+        if self.settings.deploy or (self.policy is not None and not hasattr(self.policy, "load_flat")):
+            self.n.weights_ignored += 1   # an exported policy file is fixed: deploy has no learner
+            if self.n.weights_ignored == 1:
+                self.out.warning("policy_weights ignored: this actor runs a fixed policy file (deploy)")
+            return False
         if learner_id != self.learner_id:
             # versions compare within one learner's run only: a restarted (or resumed) learner counts from its own
             # checkpoint, and a stranger's huge version must not freeze the policy for the real one
@@ -393,8 +484,9 @@ class ActorLogic:
         self._try_release()
         return True
 
-    def _policy_from_layout(self, layout_json: Any, preset: str) -> ActorPolicy:
+    def _policy_from_layout(self, layout_json: Any, preset: str) -> Policy:
         """A fresh policy with the sizes a PolicyWeights layout gives (ValueError if the layout is unusable)."""
+        from ..core.policy import ActorPolicy, actor_from_layout   # torch: only where live weights arrive
         cfg = self.config
         actor = actor_from_layout(layout_json, cfg, self.settings.device)
         if cfg.prev_action_in_obs and actor.obs_dim <= actor.act_dim:
@@ -408,6 +500,65 @@ class ActorLogic:
             self.out.warning(f"policy_weights come from preset '{preset}', this actor runs '{cfg.preset}'")
         return ActorPolicy(actor, seed=int(s.seed), device=s.device)
 
+    # ------------------------------------------------------------------------------------------ protections
+    def on_e_stop(self, engaged: bool, now: float) -> None:
+        """The e-stop topic/service: True latches it (the safe command at once, then held; nothing stored); False
+        on the topic is ignored: only :meth:`clear_e_stop` releases it."""
+        self._now = now
+        self.n.e_stop_messages += 1
+        if engaged and not self.e_stopped:
+            self.e_stopped = True
+            self.n.e_stops += 1
+            self.gate.clear()
+            self.out.warning("E-STOP: holding the safe command; call clear_e_stop to release it")
+            if self.active:
+                self.send_safe("e-stop", at_once=True)
+
+    def clear_e_stop(self, now: float) -> bool:
+        """Release a latched e-stop (an explicit call); commanding resumes with a soft start. True if it was set."""
+        self._now = now
+        if not self.e_stopped:
+            return False
+        self.e_stopped = False
+        self.chain.cut()
+        if self.pipeline is not None:
+            self.pipeline.reset(now, self.measured)
+        self.out.info("e-stop cleared: commanding resumes with a soft start")
+        return True
+
+    def on_imu(self, orientation_xyzw: Any, now: float) -> None:
+        """Attitude protection: a tilt of the body's up axis beyond ``max_tilt_deg`` sends the safe command (ramp)
+        and ends the current episode for the actor (its remaining steps are not acted on)."""
+        self._now = now
+        limit = self.settings.max_tilt_deg
+        if limit <= 0 or not self.active:
+            return
+        try:
+            x, y, z, w = (float(v) for v in orientation_xyzw)
+        except (TypeError, ValueError):
+            return
+        norm = x * x + y * y + z * z + w * w
+        if not (math.isfinite(norm) and norm > 1e-12):
+            return
+        up_z = 1.0 - 2.0 * (x * x + y * y) / norm            # world-z component of the body's z axis
+        tilt = math.degrees(math.acos(max(-1.0, min(1.0, up_z))))
+        if tilt > limit and self.stopped_episode is None and self.last_key is not None:
+            self.stopped_episode = self.last_key[0]
+            self.n.attitude_trips += 1
+            self.out.warning(f"attitude protection: tilt {tilt:.1f} deg > {limit:g} deg: safe command, episode "
+                             f"{self.stopped_episode} over for the actor")
+            self.gate.clear()
+            self.send_safe("attitude protection")
+
+    def on_joint_positions(self, positions: Any) -> None:
+        """The measured joint positions in the actor's (controller) order: where a soft start begins."""
+        try:
+            p = np.asarray(positions, np.float64).reshape(-1)
+        except (TypeError, ValueError):
+            return
+        if self.safety is not None and p.size == self.safety.size and np.isfinite(p).all():
+            self.measured = p
+
     # ------------------------------------------------------------------------------------------ watchdog
     def on_tick(self, now: float) -> None:
         """The watchdog period (20 Hz). Publishes the safe command on every tick while tripped: no valid env_step
@@ -416,9 +567,18 @@ class ActorLogic:
         Lockstep simulation is the exception: the world is paused until it gets a command, and an unsolicited
         command would be taken by the bridge as the action of its next step. There the watchdog never publishes on
         its own; a held env_step is answered with the safe command if the learner goes silent."""
+        self._now = now
         if not self.active:
             return
         self.n.watchdog_ticks += 1
+        if self.e_stopped:
+            return                       # the safe command was sent when it latched; env steps are answered safely
+        sent = self.n.commands_sent
+        self._watchdog_tick(now)
+        if self.ramp is not None and self.n.commands_sent == sent and not self.ramp.done(now - 1.0 / WATCHDOG_TICK_HZ):
+            self.publish(self.safety.clamp(self.ramp(now)), safe=True)   # on the way to the safe pose
+
+    def _watchdog_tick(self, now: float) -> None:
         learner_dead = self.learner_timed_out(now)
         if self.gate.held is not None:
             waited = now - self.gate.held_since

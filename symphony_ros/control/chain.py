@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core.policy import policy_input
+from ..core.observation import policy_input
 from ..core.storage import Transition
 
 

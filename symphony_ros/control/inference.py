@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from ..core.config import SymphonyConfig, from_dict
 from ..core.export_format import (INPUT_NAMES, METADATA_KEY, OUTPUT_NAMES, TORCHSCRIPT_EXTRA_FILE, PolicyFileError,
                                   detect_format, parse_metadata)
 from ..core.noise import bounded_noise_numpy
@@ -40,8 +41,10 @@ class Policy(Protocol):
 
     obs_dim: int
     act_dim: int
+    hidden: int
     version: int
     source: str
+    config: SymphonyConfig | None   # the config it was trained with (None: weights from a live learner)
 
     def act(self, x: np.ndarray, *, act_gain: float, noise_gain: float) -> np.ndarray:
         """x (obs_dim,) float32 → action (act_dim,) float32 in [−a_max, a_max]."""
@@ -63,6 +66,11 @@ class _Base:
         self.a_max, self.noise_clip = float(meta["a_max"]), float(meta["noise_clip"])
         self.version = int(meta["source_version"])
         self.source = str(source)
+        try:
+            self.config = from_dict(meta["config"], source=f"{source} metadata")   # the config it was trained with
+        except (ValueError, TypeError) as exc:
+            raise PolicyFileError(f"{source}: its metadata's config is unusable ({exc})") from None
+        self.hidden = int(meta["hidden"])
 
     def _input(self, x: Any) -> np.ndarray:
         """(obs_dim,) → contiguous float32 (1, obs_dim)."""
@@ -178,7 +186,7 @@ def load_policy(path: str | Path, device: Any = "cpu", *, seed: int = 0, threads
     from ..core.checkpoint import CheckpointError
     from ..core.policy import ActorPolicy, load_actor_file
     try:
-        actor, _, version = load_actor_file(path, device)
+        actor, cfg, version = load_actor_file(path, device)
     except CheckpointError as exc:
         raise PolicyFileError(str(exc)) from None
-    return ActorPolicy(actor, seed=seed, version=version, device=device, source=str(path))
+    return ActorPolicy(actor, seed=seed, version=version, device=device, source=str(path), config=cfg)

@@ -1,7 +1,10 @@
 """Which torch device: one rule for the learner, the actor, the CLI and the launch arguments."""
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 
 class DeviceError(ValueError):
@@ -9,7 +12,9 @@ class DeviceError(ValueError):
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """"auto" → CUDA when available, else CPU. An unknown device or a CUDA request without CUDA is a DeviceError."""
+    """"auto" → CUDA when available, else CPU. An unknown device or a CUDA request without CUDA is a DeviceError.
+    torch is imported here, not with the module: a robot running an ONNX policy has no torch."""
+    import torch
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:

@@ -18,17 +18,9 @@ import torch
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .config import SymphonyConfig, from_dict
 from .networks import Actor
+from .observation import policy_input  # noqa: F401  (re-exported: the actor's input rule)
 
 LAYOUT_KEYS = ("obs_dim", "act_dim", "hidden", "params")
-
-
-def policy_input(obs: np.ndarray, prev_action: np.ndarray | None) -> np.ndarray:
-    """The actor's input x: the observation, with the previous action prepended when the config's
-    ``prev_action_in_obs`` is on (S2~ code; zeros at the start of an episode)."""
-    obs = np.asarray(obs, dtype=np.float32).reshape(-1)
-    if prev_action is None:
-        return obs
-    return np.concatenate([np.asarray(prev_action, dtype=np.float32).reshape(-1), obs])
 
 
 def build_actor(obs_dim: int, act_dim: int, cfg: SymphonyConfig) -> Actor:
@@ -111,7 +103,7 @@ class ActorPolicy:
     bounded noise comes from the policy's own generator (seeded by ``seed``). ``version`` is the weights' version."""
 
     def __init__(self, actor: Actor, *, seed: int = 0, version: int = 0, device: str | torch.device = "cpu",
-                 source: str = "") -> None:
+                 source: str = "", config: SymphonyConfig | None = None) -> None:
         self.device = torch.device(device)
         self.actor = actor.to(self.device).eval().requires_grad_(False)
         self.generator = torch.Generator(device=self.device)
@@ -119,6 +111,7 @@ class ActorPolicy:
         self.actor.generator = self.generator
         self.version = int(version)
         self.source = source
+        self.config = config          # the config it was trained with, when it came from a file
 
     @property
     def obs_dim(self) -> int:

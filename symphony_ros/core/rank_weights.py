@@ -15,8 +15,10 @@ Families (``power`` is the exponent p):
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:   # torch is imported by the functions: the config (and an ONNX-only robot) needs only FAMILIES
+    import torch
 
 PHI = (1.0 + math.sqrt(5.0)) / 2.0
 FAMILIES = ("tanh", "bell", "dimple")
@@ -24,6 +26,7 @@ FAMILIES = ("tanh", "bell", "dimple")
 
 def rank_weight(u: torch.Tensor, family: str, power: float) -> torch.Tensor:
     """Unnormalised weight f(u) of a rank position u in [0, 1) (float64 for accuracy)."""
+    import torch
     if family == "tanh":
         return torch.tanh((math.pi * u) ** power)
     if family == "bell":
@@ -35,6 +38,7 @@ def rank_weight(u: torch.Tensor, family: str, power: float) -> torch.Tensor:
 
 def critic_target_weights(n_q: int, family: str, power: float) -> torch.Tensor:
     """p_i for the i-th smallest sorted head, i = 0..n_q−1; sums to 1. Shape (n_q,), float64."""
+    import torch
     i = torch.arange(n_q, dtype=torch.float64)
     w = rank_weight(1.0 - i / n_q, family, power)
     return w / w.sum()
@@ -42,6 +46,7 @@ def critic_target_weights(n_q: int, family: str, power: float) -> torch.Tensor:
 
 def replay_sampling_weights(n: int, family: str, power: float) -> torch.Tensor:
     """p_k for the k-th oldest of n slots (k = 0 oldest); sums to 1. Shape (n,), float64."""
+    import torch
     k = torch.arange(n, dtype=torch.float64)
     w = rank_weight(k / n, family, power).clamp_min(0.0)
     return w / w.sum()

@@ -55,20 +55,23 @@ class TrainingSchedule:
         return int(math.ceil(utd_target * stored_since_learning - 1e-9))
 
     # ------------------------------------------------------------------ acting
-    def execution_gains(self, step: int, *, learning: bool, simulation: bool, deterministic: bool
-                        ) -> tuple[float, float]:
+    def execution_gains(self, step: int, *, learning: bool, simulation: bool, deterministic: bool,
+                        deploy: bool = False) -> tuple[float, float]:
         """(act, noise) gains of ``a = a_max·tanh(act·σ⊙A + noise·ε)`` for the action taken at ``step`` (0 = the
         observation right after reset):
 
         * before learning (exploration with the untrained actor): (1, 1);
         * learning, SIMULATION ONLY, ``step + 1 ≥ episode_limit − zero_policy_window``: (0, 1), pure bounded noise
           so the agent falls and terminal transitions are collected. Never on hardware;
-        * learning otherwise: (1, 0) if ``deterministic`` (noise-free execution for hardware) else (1, 1).
+        * learning otherwise: (1, 0) if ``deterministic`` (noise-free execution for hardware) else (1, 1);
+        * ``deploy`` (a fixed, exported policy, no learner): always (1, 0), the policy's mean action.
 
         The window rule is the reference's ``for steps in range(1, limit + 1): active = steps < limit − 50`` with
         its 1-based step: 51 noise-only steps for a window of 50 (docs/algorithm.md#zero-policy-window).
         """
         cfg = self.config
+        if deploy:
+            return 1.0, 0.0
         if not learning:
             return 1.0, 1.0
         window = cfg.zero_policy_window

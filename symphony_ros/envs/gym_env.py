@@ -38,3 +38,11 @@ class ActionMapping:
         if self.mode == "paper":
             return np.asarray(a, dtype=np.float64)
         return np.clip(self.low + (np.asarray(a) + 1.0) * 0.5 * (self.high - self.low), self.low, self.high)
+
+    def inverse(self, command: np.ndarray) -> np.ndarray:
+        """The policy action that maps to ``command`` (what the robot executed, in policy units)."""
+        c = np.asarray(command, dtype=np.float64)
+        if self.mode == "paper":
+            return c
+        span = np.where(self.high > self.low, self.high - self.low, 1.0)
+        return 2.0 * (c - self.low) / span - 1.0

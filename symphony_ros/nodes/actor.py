@@ -8,10 +8,17 @@ stops; cleanup/shutdown release everything. ``autostart`` runs configure + activ
 
 Topics (:mod:`symphony_ros.contract`):
   in : env_step, policy_weights (latched), learner_status (heartbeat), learner_ack
-  out: joint_commands (one value per actuated joint), transitions
+  in : e_stop (latched by True), imu (attitude protection, when max_tilt_deg > 0), joint_states (by joint_names)
+  out: joint_commands (one value per actuated joint), transitions, actor_status (1 Hz)
+Services: ~/e_stop (std_srvs/SetBool), ~/clear_e_stop (std_srvs/Trigger).
+
+Deploy (``deploy: true``, launch/deploy.launch.py): ``policy_file`` is an export (ONNX, TorchScript or a .pt actor
+file, :func:`symphony_ros.control.inference.load_policy`); actions are noise-free, no transitions are published, and
+neither the learner nor the training code is imported (an ONNX policy needs no torch).
 """
 from __future__ import annotations
 
+import math
 import threading
 import time
 from typing import Any, Callable
@@ -19,20 +26,22 @@ from typing import Any, Callable
 import numpy as np
 from rclpy.clock import Clock, ClockType
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from std_msgs.msg import Float64MultiArray
-from symphony_ros_interfaces.msg import EnvStep, LearnerAck, LearnerStatus, PolicyWeights, Transition
+from sensor_msgs.msg import Imu, JointState
+from std_msgs.msg import Bool, Float64MultiArray
+from std_srvs.srv import SetBool, Trigger
+from symphony_ros_interfaces.msg import ActorStatus, EnvStep, LearnerAck, LearnerStatus, PolicyWeights, Transition
 
 from .. import contract as C
-from ..control.actor_logic import ActorCounters, ActorLogic, ActorSettings, MODES, Outputs, float_list
+from ..control.actor_logic import (WATCHDOG_TICK_HZ, ActorCounters, ActorLogic, ActorSettings, MODES, Outputs,
+                                   float_list)
 from ..control.safety import COMMAND_MODES
+from ..control.inference import PolicyFileError, load_policy
 from ..core.device import resolve_device
-from ..core.checkpoint import CheckpointError
 from ..core.config import ConfigError, SymphonyConfig, load_preset
-from ..core.policy import ActorPolicy, load_actor_file
 from ..core.storage import Transition as TransitionRecord
 from . import common as c
 
-WATCHDOG_HZ = 20.0          # watchdog timer rate (Hz): a trip publishes the safe command on every tick
+WATCHDOG_HZ = WATCHDOG_TICK_HZ   # watchdog timer rate (Hz): a trip publishes the safe command on every tick
 
 
 def _joint_list(name: str, joint_count: Callable[[], int | None]) -> Callable[[Any], str | None]:
@@ -47,6 +56,17 @@ def _joint_list(name: str, joint_count: Callable[[], int | None]) -> Callable[[A
             return f"{len(values)} values given, the actor commands {n} joints"
         return None
     return check
+
+
+def _device(name: str) -> str:
+    """The actor's torch device; "cpu" without importing torch (a robot running an ONNX export needs none)."""
+    return "cpu" if name == "cpu" else str(resolve_device(name))
+
+
+def _name_list(value: Any) -> list[str]:
+    if value is None or isinstance(value, str):
+        return [] if not value else [value]
+    return [str(v) for v in value]
 
 
 def actor_param_specs(joint_count: Callable[[], int | None] = lambda: None) -> list[c.ParamSpec]:
@@ -80,6 +100,28 @@ def actor_param_specs(joint_count: Callable[[], int | None] = lambda: None) -> l
                     "transitions (recommended on real robots)"),
         c.ParamSpec("deterministic", False, "noise-free execution once learning has started (hardware option); "
                     "exploration keeps its noise"),
+        c.ParamSpec("deploy", False, "inference only (deploy.launch.py): run policy_file noise-free, publish no "
+                    "transitions, expect no learner"),
+        # the safety pipeline (control/pipeline.py) and the protections
+        c.ParamSpec("control_rate_hz", 0.0, "the robot's control rate (Hz) for the rate limit and the filters; 0 = "
+                    "unknown", lo=0.0, hi=100000.0),
+        c.ParamSpec("velocity_limits", "", "per-joint velocity limits (command units/s): the rate limit per control "
+                    "period; empty = none", dynamic=True, validate=_joint_list("velocity_limits", joint_count)),
+        c.ParamSpec("smoothing", "none", "command filter: none, lowpass (cutoff smoothing_cutoff_hz) or one_euro",
+                    choices=("none", "lowpass", "one_euro")),
+        c.ParamSpec("smoothing_cutoff_hz", 5.0, "low-pass cutoff / one-euro minimum cutoff (Hz)", lo=1e-3, hi=1e5),
+        c.ParamSpec("one_euro_beta", 0.5, "one-euro filter speed coefficient", lo=0.0, hi=1e3),
+        c.ParamSpec("soft_start_s", 0.0, "after activation or a cleared e-stop, blend from the measured pose into the "
+                    "policy over this long (s); 0 = off", lo=0.0, hi=600.0),
+        c.ParamSpec("safe_ramp_s", 0.0, "the way back to the safe command (episode over, watchdog, attitude) takes "
+                    "this long (s, async mode); 0 = at once", lo=0.0, hi=600.0),
+        c.ParamSpec("max_tilt_deg", 0.0, "attitude protection: IMU tilt beyond this (deg) -> safe command, episode "
+                    "over for the actor; 0 = off (subscribes imu when on)", lo=0.0, hi=180.0),
+        c.ParamSpec("joint_names", "", "the controller's joint order (names); set: joint_states are mapped by name "
+                    "into it (soft start from the measured pose)", dynamic=True),
+        c.ParamSpec("store_executed", True, "transitions hold the executed command (after the safety pipeline) in "
+                    "policy units, not the policy's wish"),
+        c.ParamSpec("status_rate_hz", 1.0, "actor_status rate (Hz); 0 = off", lo=0.0, hi=100.0),
     ] + c.config_param_specs()
 
 
@@ -98,7 +140,10 @@ class ActorNode(LifecycleNode):
         self._steady = Clock(clock_type=ClockType.STEADY_TIME)
         self._pubs: list[Any] = []
         self._subs: list[Any] = []
-        self._cmd_pub = self._tr_pub = self._timer = None
+        self._cmd_pub = self._tr_pub = self._timer = self._status_pub = self._status_timer = None
+        self._services: list[Any] = []
+        self._joint_names: list[str] = []
+        self._joint_index: dict[str, int] = {}
         self._last_error = ""
         log = self.get_logger()
         self.logic = ActorLogic(Outputs(command=self._publish_command, transition=self._publish_transition,
@@ -144,20 +189,26 @@ class ActorNode(LifecycleNode):
     def _settings(self) -> ActorSettings:
         p = self._live
         return ActorSettings(mode=str(p["mode"]), simulation=bool(p["simulation"]), robot_id=str(p["robot_id"]),
-                             seed=int(p["seed"]), device=str(resolve_device(str(p["device"]))),
+                             seed=int(p["seed"]), device=_device(str(p["device"])),
                              joint_lower=float_list(p["joint_lower"], "joint_lower"),
                              joint_upper=float_list(p["joint_upper"], "joint_upper"),
                              safe_command=float_list(p["safe_command"], "safe_command"),
                              command_mode=str(p["command_mode"]), obs_timeout_s=float(p["obs_timeout_s"]),
                              learner_timeout_s=float(p["learner_timeout_s"]),
-                             deterministic=bool(p["deterministic"]))
+                             deterministic=bool(p["deterministic"]), deploy=bool(p["deploy"]),
+                             control_rate_hz=float(p["control_rate_hz"]),
+                             velocity_limits=float_list(p["velocity_limits"], "velocity_limits"),
+                             smoothing=str(p["smoothing"]), smoothing_cutoff_hz=float(p["smoothing_cutoff_hz"]),
+                             one_euro_beta=float(p["one_euro_beta"]), soft_start_s=float(p["soft_start_s"]),
+                             safe_ramp_s=float(p["safe_ramp_s"]), max_tilt_deg=float(p["max_tilt_deg"]),
+                             store_executed=bool(p["store_executed"]))
 
     # ------------------------------------------------------------------------------------------ lifecycle
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         with self._lock:
             try:
                 self._configure()
-            except (ConfigError, CheckpointError, ValueError, OSError, RuntimeError) as exc:
+            except (ConfigError, PolicyFileError, ValueError, OSError, RuntimeError) as exc:
                 self._last_error = str(exc)
                 self.get_logger().error(f"configure failed: {exc}")
                 self._release()
@@ -174,20 +225,26 @@ class ActorNode(LifecycleNode):
         policy = None
         path = str(self._live["policy_file"])
         if path:
-            actor, fcfg, version = load_actor_file(path, settings.device)
+            policy = load_policy(path, settings.device, seed=settings.seed)
+            fcfg = policy.config
             if fcfg.preset != cfg.preset:
                 self.get_logger().warning(f"policy_file {path} was trained with preset '{fcfg.preset}', "
                                           f"not '{cfg.preset}': using the file's config")
             cfg = fcfg.replace(**overrides) if overrides else fcfg
-            policy = ActorPolicy(actor, seed=settings.seed, version=version, device=settings.device, source=path)
-            self.get_logger().info(f"loaded policy {path} (version {version}, obs {actor.obs_dim}, act "
-                                   f"{actor.act_dim}, hidden {actor.hidden})")
+            self.get_logger().info(f"loaded policy {path} ({type(policy).__name__}, version {policy.version}, obs "
+                                   f"{policy.obs_dim}, act {policy.act_dim}, hidden {policy.hidden})"
+                                   + (", deploy: noise-free, no learner" if settings.deploy else ""))
         self.logic.configure(cfg, settings, policy)
         self._cmd_pub = self.create_publisher(Float64MultiArray, C.JOINT_COMMANDS.name,
                                               c.qos_profile(C.JOINT_COMMANDS))
         self._tr_pub = self.create_publisher(Transition, C.TRANSITIONS.name, c.qos_profile(C.TRANSITIONS))
         self._pubs = [self._cmd_pub, self._tr_pub]
+        self._joint_names = _name_list(self._live["joint_names"])
+        self._joint_index: dict[str, int] = {n: i for i, n in enumerate(self._joint_names)}
+        self._status_pub = self.create_publisher(ActorStatus, C.ACTOR_STATUS.name, c.qos_profile(C.ACTOR_STATUS))
+        self._pubs.append(self._status_pub)
         self._subs = [
+            self.create_subscription(Bool, C.E_STOP.name, self._on_e_stop, c.qos_profile(C.E_STOP)),
             self.create_subscription(EnvStep, C.ENV_STEP.name, self._on_env_step, c.qos_profile(C.ENV_STEP)),
             self.create_subscription(PolicyWeights, C.POLICY_WEIGHTS.name, self._on_weights,
                                      c.qos_profile(C.POLICY_WEIGHTS)),
@@ -195,6 +252,15 @@ class ActorNode(LifecycleNode):
                                      c.qos_profile(C.LEARNER_STATUS)),
             self.create_subscription(LearnerAck, C.LEARNER_ACK.name, self._on_ack, c.qos_profile(C.LEARNER_ACK)),
         ]
+        if settings.max_tilt_deg > 0:
+            self._subs.append(self.create_subscription(Imu, C.IMU.name, self._on_imu, c.qos_profile(C.IMU)))
+        if self._joint_names:
+            self._subs.append(self.create_subscription(JointState, C.JOINT_STATES.name, self._on_joint_states,
+                                                       c.qos_profile(C.JOINT_STATES)))
+        self._services = [self.create_service(SetBool, "~/e_stop", self._srv_e_stop),
+                          self.create_service(Trigger, "~/clear_e_stop", self._srv_clear_e_stop)]
+        rate = float(self._live["status_rate_hz"])
+        self._status_timer = self.create_timer(1.0 / rate, self._publish_status, clock=self._steady) if rate else None
         if self.logic.policy is None:
             self.get_logger().info("configured; waiting for the learner's policy_weights (safe commands until then)")
 
@@ -204,9 +270,14 @@ class ActorNode(LifecycleNode):
             self.destroy_publisher(p)
         for s in self._subs:
             self.destroy_subscription(s)
+        for s in getattr(self, "_services", []):
+            self.destroy_service(s)
+        if getattr(self, "_status_timer", None) is not None:
+            self.destroy_timer(self._status_timer)
+        self._status_timer = None
         self._drop_timer()
-        self._pubs, self._subs = [], []
-        self._cmd_pub = self._tr_pub = None
+        self._pubs, self._subs, self._services = [], [], []
+        self._cmd_pub = self._tr_pub = self._status_pub = None
         self.logic.release()
 
     def _drop_timer(self) -> None:
@@ -313,6 +384,72 @@ class ActorNode(LifecycleNode):
     def _on_watchdog(self) -> None:
         with self._lock:
             self.logic.on_tick(time.monotonic())
+
+    # ------------------------------------------------------------------------------------------ protections
+    def _on_e_stop(self, msg: Bool) -> None:
+        with self._lock:
+            self.logic.on_e_stop(bool(msg.data), time.monotonic())
+
+    def _srv_e_stop(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
+        with self._lock:
+            if request.data:
+                self.logic.on_e_stop(True, time.monotonic())
+                response.success, response.message = True, "e-stop engaged (latched)"
+            else:
+                response.success = self.logic.clear_e_stop(time.monotonic())
+                response.message = "e-stop cleared" if response.success else "e-stop was not engaged"
+        return response
+
+    def _srv_clear_e_stop(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        with self._lock:
+            response.success = self.logic.clear_e_stop(time.monotonic())
+            response.message = "e-stop cleared: soft start" if response.success else "e-stop was not engaged"
+        return response
+
+    def _on_imu(self, msg: Imu) -> None:
+        with self._lock:
+            q = msg.orientation
+            self.logic.on_imu((q.x, q.y, q.z, q.w), time.monotonic())
+
+    def _on_joint_states(self, msg: JointState) -> None:
+        """joint_states in the driver's order, mapped by name into the controller's (``joint_names``)."""
+        idx = self._joint_index
+        if len(msg.name) != len(msg.position):
+            return
+        pos = [math.nan] * len(idx)
+        for name, p in zip(msg.name, msg.position):
+            i = idx.get(name)
+            if i is not None:
+                pos[i] = p
+        with self._lock:
+            self.logic.on_joint_positions(pos)
+
+    def _publish_status(self) -> None:
+        with self._lock:
+            logic, pub = self.logic, self._status_pub
+            if pub is None:
+                return
+            n = logic.n
+            m = ActorStatus()
+            m.header.stamp = self.get_clock().now().to_msg()
+            m.robot_id, m.active, m.e_stop = logic.settings.robot_id, logic.active, logic.e_stopped
+            m.steps_acted, m.commands_sent, m.safe_commands_sent = n.steps_acted, n.commands_sent, n.safe_commands_sent
+            m.bad_env_steps, m.transitions_sent = n.bad_env_steps, n.transitions_sent
+            m.weights_version, m.learner_id = int(logic.weights_version), logic.learner_id or ""
+            m.watchdog_trips, m.attitude_trips = n.watchdog_trips, n.attitude_trips
+            lat = np.asarray(list(n.latencies_ms)[-200:], np.float64)
+            m.command_latency_p50_ms = float(np.percentile(lat, 50)) if lat.size else math.nan
+            m.command_latency_p99_ms = float(np.percentile(lat, 99)) if lat.size else math.nan
+            if logic.pipeline is not None:
+                sh = logic.pipeline.shares()
+                m.share_limited, m.share_rate_limited = sh["limits"], sh["rate_limit"]
+                m.share_smoothed, m.share_soft_started = sh["smoothing"], sh["soft_start"]
+            if logic.telemetry is not None and logic.telemetry.count:
+                t = logic.telemetry.summary()
+                m.saturation, m.mean_abs_delta = c.f32_array(t.saturation), c.f32_array(t.abs_delta)
+                m.hf_share, m.reach = c.f32_array(t.hf_share), c.f32_array(t.reach)
+                logic.telemetry.reset()   # the next window
+        pub.publish(m)
 
 
 for _name in ActorCounters.__dataclass_fields__:   # node.steps_acted, node.latencies_ms, ... (read-only)

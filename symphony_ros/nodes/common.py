@@ -165,6 +165,8 @@ def config_param_specs(prefix: str = "symphony.") -> list[ParamSpec]:
 def device_reason(value: Any) -> str | None:
     """The reason a device parameter is refused (unknown device, no CUDA here), or None."""
     from ..core.device import DeviceError, resolve_device
+    if str(value) == "cpu":
+        return None                      # always there; no torch needed to say so (an ONNX-only robot)
     try:
         resolve_device(str(value))
     except DeviceError as exc:

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..core.checkpoint import atomic_write_bytes
 from ..core.config import SymphonyConfig
-from ..core.policy import policy_input
+from ..core.observation import policy_input
 from ..envs.gym_env import ActionMapping, make_env
 
 EVAL_FIELDS = ("step", "train_step", "updates", "return_mean", "return_std", "episode_length_mean", "episodes",

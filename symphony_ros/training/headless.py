@@ -21,7 +21,7 @@ import torch
 from ..core.agent import SymphonyAgent
 from ..core.checkpoint import AgentCheckpoints, CheckpointError
 from ..core.config import SymphonyConfig
-from ..core.policy import policy_input
+from ..core.observation import policy_input
 from ..core.storage import InvalidTransition
 from ..envs.gym_env import ActionMapping, make_env
 from .evaluation import Evaluator
