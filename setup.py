@@ -38,6 +38,10 @@ setup(
         # ROS 2 Kilted from PyPI (x86_64 only). On a robot, ROS 2 comes from the system: do not install this extra.
         "ros": ["ros-rclpy[fastrtps]~=9.1", "ros-std-msgs~=5.5", "ros-sensor-msgs~=5.5", "ros-std-srvs~=5.5",
                 "ros-lifecycle-msgs~=2.3", "ros-rosgraph-msgs~=2.3"],
+        # the same set from ROS 2 Jazzy (rclpy 7.1, as on JetPack 7), for testing against it: tools/setup.sh jazzy.
+        # ros-jazzy-* metapackages pin the matching ros-* wheels; exclusive with "ros" (pip reports the conflict).
+        "ros-jazzy": ["ros-jazzy-rclpy[fastrtps]~=7.1.6", "ros-jazzy-std-msgs~=5.3.6", "ros-jazzy-sensor-msgs~=5.3.6",
+                      "ros-jazzy-std-srvs~=5.3.6", "ros-jazzy-lifecycle-msgs~=2.0.3", "ros-jazzy-rosgraph-msgs~=2.0.3"],
         "sim": ["gymnasium[mujoco]>=1.0"],
         "bags": ["rosbags>=0.11.9,<0.12", "mcap>=1.2", "mcap-ros2-support>=0.5"],
         # `symphony-ros export --format onnx` (torch.export-based exporter) and the ONNX runtime policy
