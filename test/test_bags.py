@@ -493,8 +493,8 @@ class ContractPublisher:
 
 
 def record_graph(rclpy, nodes, bag: Path, drive, *, timeout: float = 30.0, **params):
-    """Spin a RecorderNode (``params``: its parameters) with ``nodes`` in one executor; ``drive(executor)`` runs the
-    scenario and returns when it is over. Returns the recorder's per-topic counts; the bag is closed."""
+    """Spin a RecorderNode (``params``: its parameters) with ``nodes`` in one executor; ``drive(executor, recorder)``
+    runs the scenario and returns when it is over. Returns the recorder's per-topic counts; the bag is closed."""
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.parameter import Parameter
     from symphony_ros.nodes.recorder import RecorderNode
@@ -505,7 +505,7 @@ def record_graph(rclpy, nodes, bag: Path, drive, *, timeout: float = 30.0, **par
     for n in nodes + [rec]:
         ex.add_node(n)
     try:
-        drive(ex)
+        drive(ex, rec)
         end = time.monotonic() + 0.5        # drain
         while time.monotonic() < end:
             ex.spin_once(timeout_sec=0.02)
@@ -535,7 +535,7 @@ def recorded(tmp_path_factory):
     try:
         pub = ContractPublisher(rclpy, actor, ticks)
 
-        def drive(ex):
+        def drive(ex, rec):
             end = time.monotonic() + 10
             while not pub.matched():
                 assert time.monotonic() < end, "the recorder did not subscribe every contract topic"
@@ -543,6 +543,11 @@ def recorded(tmp_path_factory):
             nxt = time.perf_counter()
             while not pub.done():
                 pub.tick()
+                # the recorder stamps messages when its callback runs: let it take this tick's messages before the
+                # next tick publishes, or a loaded machine reorders env_step/joint_commands in the bag
+                end = time.monotonic() + 10
+                while sum(rec.counts.values()) < sum(pub.published.values()) and time.monotonic() < end:
+                    ex.spin_once(timeout_sec=0.01)
                 nxt += 1.0 / RATE_HZ
                 while (left := nxt - time.perf_counter()) > 0:
                     ex.spin_once(timeout_sec=left)

@@ -120,7 +120,7 @@ def _stop(procs):
 def _process_graph(specs, log_dir):
     """Each node of ``specs`` in its own process, plus a probe node (own context) on an executor in this process.
     Yields (procs by executable, probe, executor); stops the processes (SIGINT) and the context on exit."""
-    procs = {s.executable: _start(s, log_dir) for s in specs}
+    procs = {s.executable: _start(s, log_dir) for s in specs if s.executable != "learner"}
     ctx = rclpy.context.Context()
     rclpy.init(context=ctx)
     ex = None
@@ -128,6 +128,11 @@ def _process_graph(specs, log_dir):
         probe = _Probe(ctx)
         ex = SingleThreadedExecutor(context=ctx)
         ex.add_node(probe.node)
+        # A volatile subscriber misses what is published before discovery matched it (Jazzy's Fast DDS: up to ~3 s).
+        # The learner's first weights start the transition stream: start it once the probe sees the actor's publisher.
+        assert _spin_until(ex, lambda: probe.node.count_publishers("/" + c.TOPIC_TRANSITIONS) >= 2, timeout=60), \
+            "the probe never discovered the actor's transitions publisher"
+        procs.update({s.executable: _start(s, log_dir) for s in specs if s.executable == "learner"})
         yield procs, probe, ex
     finally:
         if ex is not None:
