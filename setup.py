@@ -5,7 +5,7 @@ from glob import glob
 from setuptools import find_packages, setup
 
 PACKAGE = "symphony_ros"
-NODES = ["sim_bridge", "actor", "learner", "recorder"]
+NODES = ["sim_bridge", "actor", "learner", "recorder", "task", "mujoco_driver"]
 EXPORT = ["onnx>=1.17", "onnxscript>=0.5", "onnxruntime>=1.20"]
 
 setup(
@@ -22,6 +22,7 @@ setup(
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
         (f"share/{PACKAGE}/config", glob("config/*.yaml")),
+        (f"share/{PACKAGE}/config/robots", glob("config/robots/*.yaml")),
         (f"share/{PACKAGE}/config/presets", glob("config/presets/*.yaml")),
         (f"share/{PACKAGE}/msg", glob("msg/*.msg")),
         # `ros2 run` and launch_ros look for executables in lib/<package> only (pip ignores setup.cfg there)
@@ -37,11 +38,12 @@ setup(
     extras_require={
         # ROS 2 Kilted from PyPI (x86_64 only). On a robot, ROS 2 comes from the system: do not install this extra.
         "ros": ["ros-rclpy[fastrtps]~=9.1", "ros-std-msgs~=5.5", "ros-sensor-msgs~=5.5", "ros-std-srvs~=5.5",
-                "ros-lifecycle-msgs~=2.3", "ros-rosgraph-msgs~=2.3"],
+                "ros-nav-msgs~=5.5", "ros-lifecycle-msgs~=2.3", "ros-rosgraph-msgs~=2.3"],
         # the same set from ROS 2 Jazzy (rclpy 7.1, as on JetPack 7), for testing against it: tools/setup.sh jazzy.
         # ros-jazzy-* metapackages pin the matching ros-* wheels; exclusive with "ros" (pip reports the conflict).
         "ros-jazzy": ["ros-jazzy-rclpy[fastrtps]~=7.1.6", "ros-jazzy-std-msgs~=5.3.6", "ros-jazzy-sensor-msgs~=5.3.6",
-                      "ros-jazzy-std-srvs~=5.3.6", "ros-jazzy-lifecycle-msgs~=2.0.3", "ros-jazzy-rosgraph-msgs~=2.0.3"],
+                      "ros-jazzy-std-srvs~=5.3.6", "ros-jazzy-nav-msgs~=5.3.6", "ros-jazzy-lifecycle-msgs~=2.0.3",
+                      "ros-jazzy-rosgraph-msgs~=2.0.3"],
         "sim": ["gymnasium[mujoco]>=1.0"],
         "bags": ["rosbags>=0.11.9,<0.12", "mcap>=1.2", "mcap-ros2-support>=0.5"],
         # `symphony-ros export --format onnx` (torch.export-based exporter) and the ONNX runtime policy
@@ -49,7 +51,13 @@ setup(
         "dev": ["pytest>=7", "pytest-timeout>=2", "ruff>=0.8", *EXPORT],
     },
     # node executables are the scripts/ wrappers above (lib/symphony_ros, as `ros2 run` expects), not on PATH
-    entry_points={"console_scripts": ["symphony-ros = symphony_ros.cli:main"]},
+    entry_points={
+        "console_scripts": ["symphony-ros = symphony_ros.cli:main"],
+        # task plugins (symphony_ros/tasks/loader.py): a lab's package adds its own to this group
+        "symphony_ros.tasks": ["humanoid_stand = symphony_ros.tasks.humanoid:HumanoidStand",
+                               "humanoid_walk = symphony_ros.tasks.humanoid:HumanoidWalk",
+                               "pendulum_balance = symphony_ros.tasks.pendulum:PendulumBalance"],
+    },
     zip_safe=True,
     tests_require=["pytest"],
 )

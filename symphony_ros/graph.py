@@ -12,10 +12,12 @@ from typing import Any
 from . import contract
 from .core.config import SymphonyConfig, config_dir, load_preset
 
-NODE_EXECUTABLES = ("sim_bridge", "actor", "learner", "recorder")
+NODE_EXECUTABLES = ("sim_bridge", "actor", "learner", "recorder", "task", "mujoco_driver")
 # seconds a node may take to stop after SIGINT before launch escalates (SIGTERM, then SIGKILL): the learner finishes
 # its unit of work and writes its (incremental) checkpoint, the recorder closes its bag
-STOP_TIMEOUT_S = {"sim_bridge": 10.0, "actor": 10.0, "learner": 60.0, "recorder": 30.0}
+STOP_TIMEOUT_S = {"sim_bridge": 10.0, "actor": 10.0, "learner": 60.0, "recorder": 30.0, "task": 10.0,
+                  "mujoco_driver": 10.0}
+LEARNER_PLACES = ("local", "remote", "only")   # robot graph: learner here, on another machine, or only the learner
 
 
 @dataclass
@@ -46,16 +48,26 @@ class NodeSpec:
         return args
 
 
+    def command(self, python: str | None = None) -> list[str]:
+        """The command line that starts this node in its own process (what ``ros2 run`` runs, with the spec's name,
+        namespace, parameters and remappings)."""
+        import sys
+        args = self.ros_args() + ["-r", f"__node:={self.name}"]
+        if self.namespace:
+            args += ["-r", f"__ns:=/{self.namespace.strip('/')}"]
+        return [python or sys.executable, "-m", f"symphony_ros.nodes.{self.executable}", *args]
+
+
 def ros_value(v: Any) -> str:
-    """A value as ``--ros-args -p name:=value`` takes it (a YAML scalar; lists as flow sequences with quoted
-    strings)."""
+    """A value as ``--ros-args -p name:=value`` takes it (a YAML scalar; strings single-quoted, lists as flow
+    sequences)."""
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, (list, tuple)):
         return "[" + ",".join("'" + x.replace("'", "''") + "'" if isinstance(x, str) else ros_value(x)
                               for x in v) + "]"
-    if isinstance(v, str):
-        return v if v else "''"
+    if isinstance(v, str):   # always a YAML single-quoted scalar: '{a: 1}', '5' or 'true' stay strings
+        return "'" + v.replace("'", "''") + "'"
     return repr(v)
 
 
@@ -119,6 +131,85 @@ def build_graph(*, config: SymphonyConfig | None = None, preset: str = "s3", env
 
 
 
+def robot_dims(description: Any, task: str, *, observation: list[Any] | None = None, task_params: Any = None,
+               prev_action_in_obs: bool = False) -> tuple[int, int]:
+    """(policy obs_dim, act_dim) of a task on a robot description (the learner's buffer allocation). ValueError (one
+    line) if the description, the task or the observation spec is unusable."""
+    from .robot.description import RobotDescription, load_description
+    from .tasks.base import ObservationSpec
+    from .tasks.loader import load_task
+    d = description if isinstance(description, RobotDescription) else load_description(description)
+    t = load_task(task, d, task_params)
+    spec = ObservationSpec(observation if observation is not None else t.observation)
+    return spec.size(d) + (d.act_dim if prev_action_in_obs else 0), d.act_dim
+
+
+def build_robot_graph(*, description: str, task: str = "humanoid_stand", preset: str = "ed",
+                      config: SymphonyConfig | None = None, device: str = "auto", learner: str = "local",
+                      sim: bool = False, namespace: str = "", checkpoint_dir: str = "", max_steps: int = 0,
+                      seed: int = 0, overrides: dict[str, Any] | None = None, task_params: str = "",
+                      observation: str = "", episode_time_s: float = 20.0, soft_start_s: float = 0.5,
+                      safe_ramp_s: float = 1.0, recovery_delay_s: float = 1.0, record: bool = False,
+                      bag_dir: str = "", deploy: bool = False,
+                      policy_file: str = "", autostart: bool = True,
+                      recorder_parameters: dict[str, Any] | None = None) -> list[NodeSpec]:
+    """The robot graph (docs/robot.md): [mujoco_driver if ``sim``] + task + actor (async, ``simulation: false``)
+    [+ learner] [+ recorder], all in ``namespace``. ``learner``: ``local`` (here), ``remote`` (on another machine
+    with the same ROS_DOMAIN_ID: not started here) or ``only`` (just the learner: the remote machine's half).
+    ``deploy``: the actor runs ``policy_file`` (an export) noise-free and no learner is started.
+
+    The actor gets the description (limits, rate limit, the controller topic), a watchdog of ten control periods
+    (at least 0.2 s), a ``soft_start_s`` blend after activation and a ``safe_ramp_s`` ramp to the safe pose after each
+    episode; the task node calls the description's recovery service ``recovery_delay_s`` after an episode."""
+    import yaml
+
+    from .robot.description import load_description
+    if learner not in LEARNER_PLACES:
+        raise ValueError(f"learner '{learner}' is not one of {', '.join(LEARNER_PLACES)}")
+    if deploy and not policy_file:
+        raise ValueError("deploy needs policy_file (an exported policy: symphony-ros export CKPT --out FILE)")
+    if max_steps < 0:
+        raise ValueError(f"max_steps must be >= 0, got {max_steps}")
+    d = load_description(description)
+    if sim and not d.sim.env:
+        raise ValueError(f"sim:=true needs a description with sim.env (the MuJoCo model); {d.source} has none")
+    cfg = config if config is not None else load_preset(preset, overrides)
+    obs_spec = yaml.safe_load(observation) if observation else None
+    params = yaml.safe_load(task_params) if task_params else None
+    obs_dim, act_dim = robot_dims(d, task, observation=obs_spec, task_params=params,
+                                  prev_action_in_obs=cfg.prev_action_in_obs)
+    cdir = config_dir()
+    ns = namespace.rstrip("/")
+    sym = {f"symphony.{k}": v for k, v in (overrides or {}).items()}
+    desc = str(d.source)
+    specs: list[NodeSpec] = []
+    if learner != "only":
+        if sim:
+            specs.append(NodeSpec("mujoco_driver", "mujoco_driver", ns, cdir / "mujoco_driver.yaml",
+                                  dict(robot_description=desc, seed=seed)))
+        specs.append(NodeSpec("task", "task", ns, cdir / "task.yaml",
+                              dict(robot_description=desc, task=task, task_params=task_params,
+                                   observation=observation, episode_time_s=float(episode_time_s),
+                                   recovery_delay_s=float(recovery_delay_s), autostart=autostart)))
+        actor = dict(robot_description=desc, preset=preset, mode="async", simulation=False, robot_id=ns or "robot",
+                     seed=seed, autostart=autostart, obs_timeout_s=max(0.2, 10.0 * d.period_s),
+                     soft_start_s=float(soft_start_s), safe_ramp_s=float(safe_ramp_s), **sym)
+        if deploy:
+            actor.update(deploy=True, policy_file=str(policy_file))
+        elif policy_file:
+            actor["policy_file"] = str(policy_file)
+        specs.append(NodeSpec("actor", "actor", ns, cdir / "actor.yaml", actor))
+    if learner in ("local", "only") and not deploy:
+        specs.append(NodeSpec("learner", "learner", ns, cdir / "learner.yaml",
+                              dict(preset=preset, mode="async", device=device, obs_dim=obs_dim, act_dim=act_dim,
+                                   checkpoint_dir=checkpoint_dir, max_steps=max_steps, seed=seed,
+                                   autostart=autostart, **sym)))
+    if record:
+        specs.append(NodeSpec("recorder", "recorder", ns, cdir / "recorder.yaml",
+                              dict(output=bag_dir, **(recorder_parameters or {}))))
+    return specs
+
+
 # ---------------------------------------------------------------------------------------------- launch arguments
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
 
@@ -150,6 +241,16 @@ def parse_device(value: str, name: str = "device") -> str:
     except (RuntimeError, ValueError) as exc:
         raise ValueError(f"launch argument '{name}': {exc}") from None
     return str(value).strip()
+
+
+def parse_float(value: str, name: str, lo: float) -> float:
+    try:
+        out = float(str(value).strip())
+    except ValueError:
+        raise ValueError(f"launch argument '{name}': {value!r} is not a number") from None
+    if not out >= lo:
+        raise ValueError(f"launch argument '{name}': {out} must be >= {lo}")
+    return out
 
 
 def parse_choice(value: str, name: str, choices: tuple[str, ...]) -> str:

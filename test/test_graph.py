@@ -130,7 +130,7 @@ def _process_graph(specs, log_dir):
         ex.add_node(probe.node)
         # A volatile subscriber misses what is published before discovery matched it (Jazzy's Fast DDS: up to ~3 s).
         # The learner's first weights start the transition stream: start it once the probe sees the actor's publisher.
-        assert _spin_until(ex, lambda: probe.node.count_publishers("/" + c.TOPIC_TRANSITIONS) >= 2, timeout=60), \
+        assert _spin_until(ex, lambda: probe.node.count_publishers("/" + ct.TRANSITIONS.name) >= 2, timeout=60), \
             "the probe never discovered the actor's transitions publisher"
         procs.update({s.executable: _start(s, log_dir) for s in specs if s.executable == "learner"})
         yield procs, probe, ex

@@ -20,7 +20,7 @@ def damage(lines: list[str]) -> None:
 
 def add_config_args(p: argparse.ArgumentParser) -> None:
     """--preset, --set KEY=VALUE, --device, --seed."""
-    p.add_argument("--preset", default="s3", help="s3 (default), se, s2, ed, s2_tilde, or a YAML file")
+    p.add_argument("--preset", default=None, help="s3 (default; ed with --robot), se, s2, ed, s2_tilde, or a YAML file")
     p.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE", default=[],
                    help="override one config field (repeatable), e.g. --set lr=5e-5 --set eval_episodes=10")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1")
@@ -31,6 +31,8 @@ def resolve_config(args) -> tuple[Any, dict[str, Any]]:
     """The config of ``--preset`` + ``--set``, resolved once for the whole process, and the overrides."""
     from ..core.config import load_preset, parse_overrides
     overrides = parse_overrides(args.overrides)
+    if args.preset is None:   # the embedded preset on a robot, the paper's S3 elsewhere
+        args.preset = "ed" if getattr(args, "robot", "") else "s3"
     return load_preset(args.preset, overrides), overrides
 
 

@@ -8,6 +8,12 @@ def cmd_train(args) -> int:
     from ..core.device import resolve_device
     resolve_device(args.device)                    # a device that does not exist here: one line, before any work
     cfg, overrides = resolve_config(args)          # the preset is resolved once for the whole process
+    if args.robot:
+        if args.headless:
+            print("symphony-ros train: --robot runs the ROS 2 robot graph; it cannot be --headless")
+            return 2
+        from ..training.robot import run_robot
+        return run_robot(args, cfg, overrides)
     if not args.headless:
         from ..training.embedded import run_embedded
         return run_embedded(args, cfg, overrides)
@@ -86,6 +92,19 @@ def add_subcommands(sub) -> None:
     t.add_argument("--from-bag", action="append", default=[], metavar="BAG",
                    help="pre-fill the replay buffer with the transitions of a bag recorded earlier (repeatable); "
                         "they count as experienced steps")
+    r = t.add_argument_group("robot graph (task node + actor + learner on a robot's driver topics)")
+    r.add_argument("--robot", default="", metavar="DESCRIPTION",
+                   help="train on this robot description (config/robots/<name>.yaml or a path) instead of --env")
+    r.add_argument("--task", default="humanoid_stand",
+                   help="task plugin: humanoid_stand, humanoid_walk, pendulum_balance, an entry point, a path")
+    r.add_argument("--task-params", default="", metavar="YAML", help="task parameters, e.g. '{max_angle: 0.3}'")
+    r.add_argument("--sim", action="store_true",
+                   help="start the simulated driver (mujoco_driver) in place of the robot's own driver")
+    r.add_argument("--episode-time", type=float, default=20.0, metavar="S", help="episode time limit (s)")
+    r.add_argument("--soft-start", type=float, default=0.5, metavar="S", help="actor soft start after activation")
+    r.add_argument("--safe-ramp", type=float, default=1.0, metavar="S", help="actor ramp to the safe pose (s)")
+    r.add_argument("--recovery-delay", type=float, default=1.0, metavar="S",
+                   help="wait before the robot's recovery service after an episode (s)")
     t.add_argument("--from-bag-updates", type=count(0), default=0, metavar="N",
                    help="(headless) N offline gradient updates on the bag transitions before acting")
     t.set_defaults(func=cmd_train)

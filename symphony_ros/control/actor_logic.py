@@ -157,6 +157,7 @@ class ActorLogic:
         self.last_key: Optional[tuple[int, int]] = None   # (episode, step) last answered/held/consumed
         self.tripped = False
         self.stopped_episode: Optional[int] = None   # an episode the attitude protection ended (not acted on)
+        self.between_episodes = False                # a robot's episode ended: safe pose until the next starts
         self._new_episode = True                     # the next command starts an episode (telemetry)
 
     @property
@@ -351,6 +352,7 @@ class ActorLogic:
             self.last_key = key
             if not self.settings.simulation and not self.lockstep:
                 self.send_safe("episode over")   # a robot waits for its next episode in the safe pose (ramp)
+                self.between_episodes = True
             return
         if not self.settings.deploy and self.learner_timed_out(now):   # a silent learner: stay safe
             self.gate.clear()
@@ -387,6 +389,7 @@ class ActorLogic:
             self.pipeline.reset(self._now, self.measured)
         if s.step == 0:
             self._new_episode = True
+        self.between_episodes = False
         executed = self.pipeline(self.mapping(a), self._now).command
         self.publish(executed, safe=False)
         if s.t_rx:
@@ -605,7 +608,10 @@ class ActorLogic:
                 self.tripped = True
                 self.n.watchdog_trips += 1
                 why = "learner silent" if learner_dead else f"no valid env_step for {self.watchdog.age(now):.2f} s"
-                self.out.warning(f"watchdog: {why}: sending the safe command")
+                if self.between_episodes and not learner_dead:   # expected: the task waits for ~/resume
+                    self.out.info("between episodes: holding the safe pose until the next episode starts")
+                else:
+                    self.out.warning(f"watchdog: {why}: sending the safe command")
             self.gate.clear()
             self.send_safe("watchdog")
         else:

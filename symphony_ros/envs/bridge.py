@@ -24,7 +24,7 @@ import numpy as np
 
 from .gym_env import ActionMapping, make_env
 
-__all__ = ["StepResult", "JointStateArrays", "ImuReading", "MujocoBridge"]
+__all__ = ["StepResult", "JointStateArrays", "ImuReading", "MujocoBridge", "imu_reading"]
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,17 @@ class ImuReading:
     orientation_xyzw: np.ndarray
     angular_velocity: np.ndarray
     linear_acceleration: np.ndarray
+
+
+def imu_reading(model, data, body: int) -> ImuReading:
+    """An IMU rigidly attached to body ``body`` (see :meth:`MujocoBridge.imu`); recomputes ``data.cacc``."""
+    import mujoco as mj
+    mj.mj_rnePostConstraint(model, data)
+    vel, acc = np.zeros(6), np.zeros(6)
+    mj.mj_objectVelocity(model, data, mj.mjtObj.mjOBJ_XBODY, body, vel, 1)        # XBODY: body frame (xpos, xmat),
+    mj.mj_objectAcceleration(model, data, mj.mjtObj.mjOBJ_XBODY, body, acc, 1)    # BODY would be the inertial one
+    w, x, y, z = data.xquat[body]
+    return ImuReading(np.array([x, y, z, w], dtype=np.float64), vel[:3].copy(), acc[3:].copy())
 
 
 class MujocoBridge:
@@ -294,13 +305,7 @@ class MujocoBridge:
         it is recomputed here from the current state, so it is valid after reset too). Gravity enters ``cacc`` as
         an upward acceleration of the world, which makes the linear acceleration the proper acceleration.
         """
-        mj, m, d, b = self._mj, self.model, self.data, self._imu_body
-        mj.mj_rnePostConstraint(m, d)
-        vel, acc = np.zeros(6), np.zeros(6)
-        mj.mj_objectVelocity(m, d, mj.mjtObj.mjOBJ_XBODY, b, vel, 1)        # XBODY: body frame (xpos, xmat),
-        mj.mj_objectAcceleration(m, d, mj.mjtObj.mjOBJ_XBODY, b, acc, 1)    # BODY would be the inertial frame
-        w, x, y, z = d.xquat[b]
-        return ImuReading(np.array([x, y, z, w], dtype=np.float64), vel[:3].copy(), acc[3:].copy())
+        return imu_reading(self.model, self.data, self._imu_body)
 
     def close(self) -> None:
         self.env.close()

@@ -58,6 +58,18 @@ def _joint_list(name: str, joint_count: Callable[[], int | None]) -> Callable[[A
     return check
 
 
+# what a robot description decides for the actor (the parameters must then stay empty)
+_DESCRIPTION_SETS = ("joint_names", "joint_lower", "joint_upper", "safe_command", "velocity_limits", "control_rate_hz")
+
+
+def _is_set(v: Any) -> bool:
+    if v is None or isinstance(v, bool):
+        return bool(v)
+    if isinstance(v, (int, float)):
+        return v != 0
+    return len(v) > 0
+
+
 def _device(name: str) -> str:
     """The actor's torch device; "cpu" without importing torch (a robot running an ONNX export needs none)."""
     return "cpu" if name == "cpu" else str(resolve_device(name))
@@ -81,6 +93,9 @@ def actor_param_specs(joint_count: Callable[[], int | None] = lambda: None) -> l
         c.ParamSpec("seed", 0, "seed of the exploration noise generator", lo=0, hi=2**31 - 1),
         c.ParamSpec("device", "cpu", "torch device of the actor network: cpu, cuda, cuda:<i>, auto",
                     validate=c.device_reason),
+        c.ParamSpec("robot_description", "", "robot description (config/robots/<name>.yaml or a path): sets "
+                    "joint_names, limits, safe command, rate limit, control rate and the controller's command topic; "
+                    "then leave those parameters empty", read_only=True),
         c.ParamSpec("policy_file", "", "exported actor or training checkpoint to start from; '' = wait for the "
                     "learner's policy_weights"),
         c.ParamSpec("joint_lower", "", "per-joint lower command limits (float list); empty = -1 (policy units). "
@@ -143,6 +158,8 @@ class ActorNode(LifecycleNode):
         self._cmd_pub = self._tr_pub = self._timer = self._status_pub = self._status_timer = None
         self._services: list[Any] = []
         self._joint_names: list[str] = []
+        self._description = None
+        self._params: dict[str, Any] = dict(self._live)
         self._joint_index: dict[str, int] = {}
         self._last_error = ""
         log = self.get_logger()
@@ -187,7 +204,20 @@ class ActorNode(LifecycleNode):
                 setattr(self.logic.settings, name, type(getattr(self.logic.settings, name))(value))
 
     def _settings(self) -> ActorSettings:
-        p = self._live
+        p = dict(self._live)
+        self._description = None
+        if p["robot_description"]:
+            from ..robot.description import load_description
+            d = self._description = load_description(str(p["robot_description"]))
+            given = [k for k in _DESCRIPTION_SETS if _is_set(p.get(k))]
+            if given:
+                raise ValueError(f"robot_description {d.source} sets {', '.join(given)}: leave those parameters "
+                                 "empty (one source of truth for the limits)")
+            from_d = d.actor_parameters()
+            if _is_set(p["max_tilt_deg"]):
+                from_d.pop("max_tilt_deg", None)      # the parameter tightens or loosens the description's value
+            p.update(from_d)
+        self._params = p
         return ActorSettings(mode=str(p["mode"]), simulation=bool(p["simulation"]), robot_id=str(p["robot_id"]),
                              seed=int(p["seed"]), device=_device(str(p["device"])),
                              joint_lower=float_list(p["joint_lower"], "joint_lower"),
@@ -234,12 +264,19 @@ class ActorNode(LifecycleNode):
             self.get_logger().info(f"loaded policy {path} ({type(policy).__name__}, version {policy.version}, obs "
                                    f"{policy.obs_dim}, act {policy.act_dim}, hidden {policy.hidden})"
                                    + (", deploy: noise-free, no learner" if settings.deploy else ""))
+        d = self._description
+        if d is not None and settings.max_tilt_deg > 0 and d.imu is None:
+            raise ValueError(f"max_tilt_deg {settings.max_tilt_deg:g} needs an IMU, robot '{d.name}' has none (imu: "
+                             "null)")
         self.logic.configure(cfg, settings, policy)
-        self._cmd_pub = self.create_publisher(Float64MultiArray, C.JOINT_COMMANDS.name,
-                                              c.qos_profile(C.JOINT_COMMANDS))
+        # with a robot description: the controller's command topic and the driver's sensor topics
+        cmd_topic = d.controller_topic if d is not None else C.JOINT_COMMANDS.name
+        imu_topic = d.imu.topic if d is not None and d.imu is not None else C.IMU.name
+        joints_topic = d.joint_states_topic if d is not None else C.JOINT_STATES.name
+        self._cmd_pub = self.create_publisher(Float64MultiArray, cmd_topic, c.qos_profile(C.JOINT_COMMANDS))
         self._tr_pub = self.create_publisher(Transition, C.TRANSITIONS.name, c.qos_profile(C.TRANSITIONS))
         self._pubs = [self._cmd_pub, self._tr_pub]
-        self._joint_names = _name_list(self._live["joint_names"])
+        self._joint_names = _name_list(self._params["joint_names"])
         self._joint_index: dict[str, int] = {n: i for i, n in enumerate(self._joint_names)}
         self._status_pub = self.create_publisher(ActorStatus, C.ACTOR_STATUS.name, c.qos_profile(C.ACTOR_STATUS))
         self._pubs.append(self._status_pub)
@@ -253,9 +290,9 @@ class ActorNode(LifecycleNode):
             self.create_subscription(LearnerAck, C.LEARNER_ACK.name, self._on_ack, c.qos_profile(C.LEARNER_ACK)),
         ]
         if settings.max_tilt_deg > 0:
-            self._subs.append(self.create_subscription(Imu, C.IMU.name, self._on_imu, c.qos_profile(C.IMU)))
+            self._subs.append(self.create_subscription(Imu, imu_topic, self._on_imu, c.qos_profile(C.IMU)))
         if self._joint_names:
-            self._subs.append(self.create_subscription(JointState, C.JOINT_STATES.name, self._on_joint_states,
+            self._subs.append(self.create_subscription(JointState, joints_topic, self._on_joint_states,
                                                        c.qos_profile(C.JOINT_STATES)))
         self._services = [self.create_service(SetBool, "~/e_stop", self._srv_e_stop),
                           self.create_service(Trigger, "~/clear_e_stop", self._srv_clear_e_stop)]
@@ -459,8 +496,11 @@ for _name in ActorCounters.__dataclass_fields__:   # node.steps_acted, node.late
 def main(argv: list[str] | None = None) -> int:
     """`ros2 run symphony_ros actor [--ros-args ...]`. Ctrl-C / SIGTERM (once or repeatedly) publish the safe command
     before the node exits (nodes/common.py run_node)."""
-    import torch
-    torch.set_num_threads(1)   # one small forward per step: a single thread has the lowest latency
+    try:
+        import torch
+        torch.set_num_threads(1)   # one small forward per step: a single thread has the lowest latency
+    except ImportError:            # a robot running an ONNX export has no torch
+        pass
     return c.run_node(ActorNode, argv, name="actor", on_exit=lambda node: node.safe_stop())
 
 

@@ -44,6 +44,12 @@ def _node_class(executable: str):
     if executable == "recorder":
         from ..nodes.recorder import RecorderNode
         return RecorderNode
+    if executable == "task":
+        from ..nodes.task import TaskNode
+        return TaskNode
+    if executable == "mujoco_driver":
+        from ..nodes.mujoco_driver import MujocoDriverNode
+        return MujocoDriverNode
     raise ValueError(f"unknown node executable '{executable}'")
 
 
@@ -51,22 +57,23 @@ class EmbeddedGraph:
     """The graph's nodes in one process. The constructor creates them; ``spin_once()`` advances the executor.
     ``config`` (resolved once by the caller) wins over ``preset`` + ``overrides``. ``executor``: an rclpy executor
     created on ``context`` to spin the nodes on (default: a SingleThreadedExecutor; bench/bench_graph.py tries
-    ``rclpy.experimental.EventsExecutor``)."""
+    ``rclpy.experimental.EventsExecutor``). ``specs``: a graph built by the caller (the robot graph,
+    :func:`symphony_ros.graph.build_robot_graph`) instead of the sim graph from ``env``."""
 
-    def __init__(self, *, env: str, out_dir: str | Path, preset: str = "s3", config: SymphonyConfig | None = None,
-                 device: str = "auto", mode: str = "lockstep", max_steps: int = 0, robots: int = 1, seed: int = 0,
-                 overrides: dict[str, Any] | None = None, record: bool = False, from_bag: list[str] | None = None,
-                 action_mode: str = "paper", recorder_parameters: dict[str, Any] | None = None,
-                 context=None, executor=None) -> None:
+    def __init__(self, *, env: str = "Humanoid-v5", out_dir: str | Path, preset: str = "s3",
+                 config: SymphonyConfig | None = None, device: str = "auto", mode: str = "lockstep",
+                 max_steps: int = 0, robots: int = 1, seed: int = 0, overrides: dict[str, Any] | None = None,
+                 record: bool = False, from_bag: list[str] | None = None, action_mode: str = "paper",
+                 recorder_parameters: dict[str, Any] | None = None, context=None, executor=None,
+                 specs: list | None = None) -> None:
         import rclpy
         self.out = Path(out_dir)
         self.out.mkdir(parents=True, exist_ok=True)
         self.config = config if config is not None else load_preset(preset, overrides)
-        self.specs = build_graph(config=self.config, preset=preset, env=env, device=device, mode=mode,
-                                 max_steps=max_steps, robots=robots, checkpoint_dir=str(self.out / "checkpoints"),
-                                 record=record, bag_dir=str(self.out / "bag"), seed=seed, overrides=overrides,
-                                 from_bag=from_bag, action_mode=action_mode,
-                                 recorder_parameters=recorder_parameters)
+        self.specs = specs if specs is not None else build_graph(
+            config=self.config, preset=preset, env=env, device=device, mode=mode, max_steps=max_steps, robots=robots,
+            checkpoint_dir=str(self.out / "checkpoints"), record=record, bag_dir=str(self.out / "bag"), seed=seed,
+            overrides=overrides, from_bag=from_bag, action_mode=action_mode, recorder_parameters=recorder_parameters)
         self.context = context
         self._owns_context = context is None
         if context is None:
@@ -89,8 +96,9 @@ class EmbeddedGraph:
             self.shutdown()
             raise
         self.bridges = [n for s, n in zip(self.specs, self.nodes) if s.executable == "sim_bridge"]
+        self.tasks = [n for s, n in zip(self.specs, self.nodes) if s.executable == "task"]
         self.actors = [n for s, n in zip(self.specs, self.nodes) if s.executable == "actor"]
-        self.learner = next(n for s, n in zip(self.specs, self.nodes) if s.executable == "learner")
+        self.learner = next((n for s, n in zip(self.specs, self.nodes) if s.executable == "learner"), None)
         self.recorder = next((n for s, n in zip(self.specs, self.nodes) if s.executable == "recorder"), None)
         self._weights_lock = threading.Lock()
         self.latest_weights: tuple[int, str, np.ndarray] | None = None
@@ -101,14 +109,16 @@ class EmbeddedGraph:
             engine = self.learner.learner
             for actor in self.actors:
                 actor.set_weights(version, layout, data, learner_id=engine.learner_id if engine else "")
-        self.learner.set_weights_listener(share)
+        if self.learner is not None:   # else the actors get policy_weights over DDS (a learner in another process)
+            self.learner.set_weights_listener(share)
 
     def spin_once(self, timeout_s: float = 0.05) -> None:
         self.executor.spin_once(timeout_sec=timeout_s)
 
     @property
     def steps(self) -> int:
-        return sum(b.steps for b in self.bridges)
+        """Env steps: the sim bridges' steps, or the task nodes' published steps (robot graph)."""
+        return sum(b.steps for b in self.bridges) + sum(t.engine.n.steps for t in self.tasks if t.engine)
 
     def weights(self) -> tuple[int, str, np.ndarray] | None:
         with self._weights_lock:
