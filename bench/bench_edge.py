@@ -707,7 +707,7 @@ def one_rate(d: Driver, learner: Child, rate: float, args: argparse.Namespace, l
             elif name == "tail":
                 marks["cpu1"], marks["t1_ns"] = CpuSample(pids), time.time_ns()
 
-        tail_s = max(1.5, 1.0 / args.status_rate + 0.5, 1.5)   # actor_status comes at 1 Hz
+        tail_s = max(1.5, 1.0 / args.status_rate + 0.5)   # actor_status comes at 1 Hz, learner_status at --status-rate
         rng = d.drive(rate, [("warmup", args.warmup), ("measure", args.duration), ("tail", tail_s)], watch,
                       on_phase=on_phase)
         t0_ns, t1_ns = marks["t0_ns"], marks["t1_ns"]
