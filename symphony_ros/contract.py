@@ -125,3 +125,14 @@ def topic_table_markdown() -> str:
     for t in TOPICS:
         rows.append(f"| `{t.name}` | {t.type_short} ({t.doc}) | {t.source} → {t.sinks} | {t.qos.label} |")
     return "\n".join(rows)
+
+
+def keep_dds_on_loopback(environ=None) -> None:
+    """Discovery on loopback only, unless the caller's environment says otherwise: ROS_AUTOMATIC_DISCOVERY_RANGE=
+    LOCALHOST (Iron and later) and, on Humble (which predates it), ROS_LOCALHOST_ONLY=1 (Jazzy warns that this one
+    is deprecated, so it is set on Humble only)."""
+    import os
+    env = os.environ if environ is None else environ
+    env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    if env.get("ROS_DISTRO", "").lower() == "humble":
+        env.setdefault("ROS_LOCALHOST_ONLY", "1")

@@ -5,6 +5,8 @@ from pathlib import Path
 
 # Network hygiene (README: Tests): loopback-only discovery and a domain of our own, before rclpy loads.
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+if os.environ.get("ROS_DISTRO", "").lower() == "humble":   # Humble predates the discovery range
+    os.environ.setdefault("ROS_LOCALHOST_ONLY", "1")
 os.environ.setdefault("ROS_DOMAIN_ID", str(20 + os.getpid() % 70))
 os.environ.setdefault("MUJOCO_GL", "disable")
 

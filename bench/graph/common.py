@@ -23,6 +23,8 @@ OBS, ACT = 348, 17                               # Humanoid-v5 policy input / ac
 def configure_environment() -> None:
     """Loopback-only DDS discovery, a ROS_DOMAIN_ID of this run (unless set), no MuJoCo rendering."""
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    if os.environ.get("ROS_DISTRO", "").lower() == "humble":   # Humble predates the discovery range
+        os.environ.setdefault("ROS_LOCALHOST_ONLY", "1")
     os.environ.setdefault("ROS_DOMAIN_ID", str(40 + os.getpid() % 60))
     os.environ.setdefault("MUJOCO_GL", "disable")
 

@@ -149,7 +149,8 @@ def _policy_of(weights: tuple[int, str, np.ndarray], cfg: SymphonyConfig) -> Act
 
 def run_embedded(args, cfg: SymphonyConfig, overrides: dict[str, Any]) -> int:
     """``symphony-ros train`` (no --headless), with the config resolved once by the CLI. Returns the exit code."""
-    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")   # one process: no need to leave loopback
+    from ..contract import keep_dds_on_loopback
+    keep_dds_on_loopback()   # one process: no need to leave loopback
     try:
         import rclpy  # noqa: F401
         import symphony_ros_interfaces.msg  # noqa: F401

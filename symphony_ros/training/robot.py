@@ -58,7 +58,8 @@ def run_robot(args, cfg: SymphonyConfig, overrides: dict[str, Any]) -> int:
     """The embedded robot graph until Ctrl-C or ``--max-steps`` stored transitions. Returns the exit code."""
     import time
 
-    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    from ..contract import keep_dds_on_loopback
+    keep_dds_on_loopback()
     try:
         import rclpy  # noqa: F401
         import symphony_ros_interfaces.msg  # noqa: F401
@@ -85,8 +86,11 @@ def run_robot(args, cfg: SymphonyConfig, overrides: dict[str, Any]) -> int:
                               safe_ramp_s=args.safe_ramp, recovery_delay_s=args.recovery_delay)
     learner_spec = next(s for s in specs if s.executable == "learner")
     robot_specs = [s for s in specs if s.executable != "learner"]
-    # the preset resolved here travels as the learner's overrides (a YAML preset path works as is)
+    import torch
+    torch.set_num_threads(1)     # the robot side does one small forward per step: one thread, no spin-waiting
     env = dict(os.environ, PYTHONUNBUFFERED="1")
+    if args.learner_threads:     # torch intra-op threads of the learner process
+        env["OMP_NUM_THREADS"] = str(args.learner_threads)
     learner_proc = subprocess.Popen(learner_spec.command(), env=env)
     graph = None
     rows: list[dict[str, Any]] = []
