@@ -192,3 +192,98 @@ def test_a_node_that_cannot_start_exits_1_with_one_line(node, params, says):
     out = r.stdout + r.stderr
     assert r.returncode == 1 and says in out and "Traceback" not in out, out
     assert np.sum(["cannot start" in line for line in out.splitlines()]) == 1, out
+
+
+# ---------------------------------------------------------------------------------------------- the robot graph
+@pytest.mark.parametrize("launch_file, args, says", [
+    ("train_robot.launch.py", [], "'robot' is required"),
+    ("train_robot.launch.py", ["robot:=no_such_robot"], "no such file and not a shipped description"),
+    ("train_robot.launch.py", ["robot:=inverted_pendulum", "task:=no_such_task"], "unknown task 'no_such_task'"),
+    ("train_robot.launch.py", ["robot:=inverted_pendulum", "learner:=cloud"], "'learner'"),
+    ("deploy.launch.py", ["robot:=inverted_pendulum"], "'policy_file' is required"),
+])
+def test_robot_launch_files_refuse_bad_arguments(launch_file, args, says):
+    r = _ros2("launch", "symphony_ros", launch_file, *args)
+    out = r.stdout + r.stderr
+    assert r.returncode != 0 and says in out, out
+    assert "Traceback" not in out and "process started" not in out
+
+
+def _robot_probe(probe: Probe) -> tuple[list, list]:
+    from symphony_ros_interfaces.msg import EnvStep
+    from symphony_ros.robot.description import load_description
+    steps, cmds = [], []
+    d = load_description("inverted_pendulum")
+    probe.node.create_subscription(EnvStep, "/" + ct.ENV_STEP.name, steps.append, qos(ct.ENV_STEP))
+    probe.node.create_subscription(Float64MultiArray, "/" + d.controller_topic, lambda m: cmds.append(list(m.data)),
+                                   qos(ct.JOINT_COMMANDS))
+    return steps, cmds
+
+
+def _stop_launch(proc: subprocess.Popen) -> int:
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        return proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def test_train_robot_launch_runs_the_robot_graph_on_the_simulated_driver(tmp_path, probe):
+    """`ros2 launch symphony_ros train_robot.launch.py robot:=inverted_pendulum sim:=true`: driver, task, actor and
+    learner start; env steps flow and every command on the controller topic is inside the description's limits;
+    episodes end and restart through the driver's reset; Ctrl-C stops all four cleanly with a checkpoint."""
+    steps, cmds = _robot_probe(probe)
+    ckpt = tmp_path / "ckpt"
+    log = open(tmp_path / "launch.log", "w")
+    proc = subprocess.Popen([ROS2, "launch", "symphony_ros", "train_robot.launch.py", "robot:=inverted_pendulum",
+                             "task:=pendulum_balance", "sim:=true", "device:=cpu", f"checkpoint_dir:={ckpt}",
+                             f"preset:={_tiny_preset(tmp_path / 'tiny.yaml')}", "recovery_delay_s:=0.1"],
+                            stdout=log, stderr=subprocess.STDOUT, env=_env(), cwd=str(tmp_path),
+                            start_new_session=True)
+    try:
+        ok = probe.spin_until(lambda: len({m.episode for m in steps}) >= 3 and len(cmds) > 20, timeout=180)
+        assert ok, (tmp_path / "launch.log").read_text()[-3000:]
+        rc = _stop_launch(proc)
+    finally:
+        log.close()
+    out = (tmp_path / "launch.log").read_text()
+    assert rc == 0 and "Traceback" not in out, out[-3000:]
+    for node in ("mujoco_driver-1", "task-2", "actor-3", "learner-4"):
+        assert f"[{node}]: process has finished cleanly" in out, out[-3000:]
+    assert all(len(c) == 1 and -3.0 <= c[0] <= 3.0 for c in cmds)
+    assert any(m.terminated for m in steps) and {m.step for m in steps if m.episode == steps[-1].episode} >= {0}
+    from symphony_ros.core.checkpoint import AgentCheckpoints
+    assert AgentCheckpoints(ckpt).latest() is not None
+
+
+def test_deploy_launch_runs_an_onnx_export_without_a_learner(tmp_path, probe):
+    """`ros2 launch symphony_ros deploy.launch.py ... policy_file:=actor.onnx sim:=true`: no learner, the actor runs
+    the export noise-free, commands flow to the simulated driver."""
+    from symphony_ros.core.agent import SymphonyAgent
+    from symphony_ros.core.checkpoint import save_checkpoint
+    from symphony_ros.core.config import load_preset
+    from symphony_ros.core.export import export_policy
+    cfg = load_preset("ed", dict(hidden_dim=16, heads_per_critic=4, batch_size=12, n_exp=100, buffer_times=1))
+    agent = SymphonyAgent(4, 1, cfg, device="cpu", seed=0)
+    agent.updates = 7
+    save_checkpoint(tmp_path / "ckpt.pt", dict(kind="training", agent=agent.state_dict()))
+    onnx = export_policy(tmp_path / "ckpt.pt", tmp_path / "actor.onnx", "onnx").path
+    steps, cmds = _robot_probe(probe)
+    log = open(tmp_path / "launch.log", "w")
+    proc = subprocess.Popen([ROS2, "launch", "symphony_ros", "deploy.launch.py", "robot:=inverted_pendulum",
+                             "task:=pendulum_balance", "sim:=true", f"policy_file:={onnx}", "recovery_delay_s:=0.1"],
+                            stdout=log, stderr=subprocess.STDOUT, env=_env(), cwd=str(tmp_path),
+                            start_new_session=True)
+    try:
+        assert probe.spin_until(lambda: len(cmds) > 20 and len({m.episode for m in steps}) >= 2, timeout=120), \
+            (tmp_path / "launch.log").read_text()[-3000:]
+        rc = _stop_launch(proc)
+    finally:
+        log.close()
+    out = (tmp_path / "launch.log").read_text()
+    assert rc == 0 and "Traceback" not in out, out[-3000:]
+    assert "learner" not in out.split("process started")[0] and "[learner" not in out
+    assert "OnnxPolicy" in out and "deploy: noise-free, no learner" in out
+    assert all(len(c) == 1 and -3.0 <= c[0] <= 3.0 for c in cmds)

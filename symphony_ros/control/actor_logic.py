@@ -28,6 +28,7 @@ from ..core.storage import InvalidTransition, StorageRules, Transition
 from .chain import EnvStepInput, TransitionChain
 from .inference import Policy
 from .lockstep import LockstepGate
+from .pace import command_path_ms, rate_verdict
 from .pipeline import CommandPipeline, SafeRamp
 from .safety import CommandMapping, SafetyLayer, Watchdog, limits_from_params
 from .telemetry import CommandTelemetry
@@ -146,6 +147,7 @@ class ActorLogic:
         self.ramp: Optional[SafeRamp] = None
         self.e_stopped = False
         self.measured: Optional[np.ndarray] = None   # last measured joint positions (controller order), if known
+        self.rate_check: Optional[tuple[float, float, bool]] = None   # (p50 ms, p99 ms, holds) at start-up
         self._stamp_ns = 0               # transition stamps: wall-clock ns, strictly increasing for this life
         self._now = 0.0                  # monotonic time of the input being handled
         self.reset_episode()
@@ -230,6 +232,22 @@ class ActorLogic:
         policy.reseed(int(self.settings.seed))
         self.policy = policy
         self.chain.act_dim = policy.act_dim
+        self._check_rate()
+
+    def _check_rate(self) -> None:
+        """Once the policy is known: can the command path hold control_rate_hz? One line (a warning if not)."""
+        rate = self.settings.control_rate_hz
+        if rate <= 0 or self.pipeline is None or self.mapping is None or self.policy is None:
+            return
+        policy, mapping, safety = self.policy, self.mapping, self.safety
+
+        def one_command(x: np.ndarray) -> np.ndarray:   # the pipeline's filters are not touched: clamp only
+            return safety.clamp(mapping(policy.act(x, act_gain=1.0, noise_gain=1.0)))
+        p50, p99 = command_path_ms(one_command, policy.obs_dim)
+        policy.reseed(int(self.settings.seed))            # the timing drew noise: restart the stream
+        holds, line = rate_verdict(rate, p50, p99)
+        self.rate_check = (p50, p99, holds)
+        (self.out.info if holds else self.out.warning)(line)
 
     def activate(self, now: float) -> None:
         self._now = now

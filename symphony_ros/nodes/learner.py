@@ -27,6 +27,7 @@ from __future__ import annotations
 import functools
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -150,6 +151,8 @@ class LearnerNode(LifecycleNode):
         self._weights_pub = self.create_publisher(PolicyWeights, C.POLICY_WEIGHTS.name, qos_profile(C.POLICY_WEIGHTS))
         self._ack_pub = self.create_publisher(LearnerAck, C.LEARNER_ACK.name, qos_profile(C.LEARNER_ACK))
         self._status_pub = self.create_publisher(LearnerStatus, C.LEARNER_STATUS.name, qos_profile(C.LEARNER_STATUS))
+        from ..learner.pace import PaceCheck
+        self._pace = PaceCheck(learner.utd_target) if p["mode"] == "async" else None
         self._sub = self.create_subscription(Transition, C.TRANSITIONS.name, self._on_transition,
                                              qos_profile(C.TRANSITIONS))
         if p["status_rate_hz"] > 0:
@@ -342,6 +345,10 @@ class LearnerNode(LifecycleNode):
         if learner is None or pub is None:
             return
         s = learner.stats()
+        if getattr(self, "_pace", None) is not None:   # async: does the update rate keep up with the robots?
+            said = self._pace.sample(time.monotonic(), s.stored, s.updates, s.learning)
+            if said is not None:
+                (self.get_logger().info if said[0] else self.get_logger().warning)(said[1])
         msg = LearnerStatus()
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.updates = s.updates

@@ -1,0 +1,32 @@
+"""The start-up verdicts on rates (no timing asserted: the measurements are fed in)."""
+import numpy as np
+
+from symphony_ros.control.pace import command_path_ms, rate_verdict
+from symphony_ros.learner.pace import PaceCheck
+
+
+def test_rate_verdict_names_the_rate_it_can_hold():
+    ok, line = rate_verdict(50.0, 0.2, 0.5)
+    assert ok and line.startswith("holds 50 Hz") and "10.0 ms budget" in line and "~1000 Hz" in line
+    ok, line = rate_verdict(200.0, 2.0, 4.0)                     # budget 2.5 ms at 200 Hz
+    assert not ok and line.startswith("CANNOT HOLD 200 Hz") and "holds ~125 Hz" in line and "\n" not in line
+
+
+def test_command_path_ms_calls_the_path():
+    calls = []
+    p50, p99 = command_path_ms(lambda x: calls.append(x.shape), 7, calls=30, warmup=5)
+    assert len(calls) == 35 and calls[0] == (7,) and 0 <= p50 <= p99
+
+
+def test_pace_check_says_once_per_verdict():
+    pc = PaceCheck(2.0, settle_s=10.0)
+    assert pc.sample(0.0, 0, 0, learning=False) is None
+    assert pc.sample(1.0, 100, 0, learning=True) is None              # window starts
+    assert pc.sample(5.0, 300, 100, learning=True) is None            # not settled
+    ok, line = pc.sample(11.0, 600, 300, learning=True)               # 50 tr/s needs 100 up/s, does 30
+    assert not ok and "CANNOT KEEP UP: 50 transitions/s x UTD 2 needs 100 updates/s, this learner does 30" in line
+    assert "holds UTD 0.60" in line and "for 15 transitions/s" in line
+    assert pc.sample(21.0, 1100, 600, learning=True) is None          # same verdict: silent
+    ok, line = pc.sample(31.0, 1600, 1700, learning=True)             # 50 tr/s, 110 up/s: keeps up now
+    assert ok and line.startswith("keeping up")
+    assert np.allclose(pc.last, (50.0, 110.0))
