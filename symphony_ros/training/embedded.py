@@ -10,7 +10,6 @@ checkpoint, ``evaluations.csv`` and ``learning_curve.png``.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from pathlib import Path
 from typing import Any
