@@ -26,13 +26,20 @@ from .session import StopFlag
 EPISODE_FIELDS = ("episode", "return", "steps_stored", "updates", "wall_time_s")
 
 
-def write_episodes(out: Path, rows: Sequence[dict[str, Any]], title: str) -> None:
-    """episodes.csv and episode_returns.png (return per training episode and its 10-episode running mean)."""
+PLOT_EVERY_S = 60.0      # the PNG is redrawn at most this often (drawing takes ~0.1 s: not on every episode)
+
+
+def write_episodes(out: Path, rows: Sequence[dict[str, Any]]) -> None:
+    """episodes.csv (atomically): one row per training episode."""
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=EPISODE_FIELDS)
     w.writeheader()
     w.writerows(rows)
     atomic_write_bytes(out / "episodes.csv", buf.getvalue().encode())
+
+
+def plot_episodes(out: Path, rows: Sequence[dict[str, Any]], title: str) -> None:
+    """episode_returns.png: return per training episode and its 10-episode running mean."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -94,18 +101,17 @@ def run_robot(args, cfg: SymphonyConfig, overrides: dict[str, Any]) -> int:
     learner_proc = subprocess.Popen(learner_spec.command(), env=env)
     graph = None
     rows: list[dict[str, Any]] = []
+    title = f"Symphony {cfg.preset.upper()} on robot {args.robot}, task {args.task} (training episodes)"
     status: list[Any] = [None]
     flag = StopFlag()
     bar = ProgressReporter(args.max_steps or None, 0, enabled=not args.no_progress)
     try:
         graph = EmbeddedGraph(config=cfg, out_dir=out, specs=robot_specs)
         task = graph.tasks[0]
-        d = task.description
         probe = graph.nodes[0].create_subscription(LearnerStatus, C.LEARNER_STATUS.name,
                                                    lambda m: status.__setitem__(0, m),
                                                    qos_profile(C.LEARNER_STATUS))
-        title = f"Symphony {cfg.preset.upper()} on robot '{d.name}', task {args.task} (training episodes)"
-        t0 = time.perf_counter()
+        t0 = plotted = time.perf_counter()
         with flag:
             while not flag.stop:
                 graph.spin_once(0.05)
@@ -120,7 +126,10 @@ def run_robot(args, cfg: SymphonyConfig, overrides: dict[str, Any]) -> int:
                     rows.append(dict(episode=len(rows), **{"return": round(returns[len(rows)], 4)},
                                      steps_stored=stored, updates=updates,
                                      wall_time_s=round(time.perf_counter() - t0, 2)))
-                    write_episodes(out, rows, title)
+                    write_episodes(out, rows)
+                if rows and time.perf_counter() - plotted > PLOT_EVERY_S:
+                    plot_episodes(out, rows, title)
+                    plotted = time.perf_counter()
                 last = float(np.mean([r["return"] for r in rows[-10:]])) if rows else float("nan")
                 lat = [x for a in graph.actors for x in list(a.latencies_ms)[-200:]]
                 bar.update(stored, updates, episodes=len(rows), ret10=last,
@@ -133,6 +142,8 @@ def run_robot(args, cfg: SymphonyConfig, overrides: dict[str, Any]) -> int:
         bar.close()
         if graph is not None:
             graph.shutdown()                     # the actor sends its safe command
+            if rows:
+                plot_episodes(out, rows, title)
         if learner_proc.poll() is None:          # the learner writes its checkpoint on SIGINT
             learner_proc.send_signal(signal.SIGINT)
             try:
