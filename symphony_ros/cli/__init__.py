@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from . import bags, export, train
+from . import bags, demo, export, train
 from .common import EXIT_ERROR, err
 
 
@@ -15,6 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
     train.add_subcommands(sub)
+    demo.add_subcommands(sub)
     export.add_subcommands(sub)
     bags.add_subcommands(sub)
     return parser

@@ -146,6 +146,39 @@ def _policy_of(weights: tuple[int, str, np.ndarray], cfg: SymphonyConfig) -> Act
     return ActorPolicy(actor, version=version)
 
 
+PAPER_STEPS_TO_5000 = 240_000    # S3 on Humanoid, the paper's Table V (docs/algorithm.md#results)
+COST_WINDOW_S = 60.0             # the learning steps/s behind the one-line cost estimate are measured this long
+
+
+class CostLine:
+    """After ``COST_WINDOW_S`` of learning: learning steps/s here and what the paper's run would take at that pace
+    (one line, once). On Humanoid: the time to S3's 5,000 (Table V, 240k steps)."""
+
+    def __init__(self, env: str, device: str) -> None:
+        self.env, self.device = env, device
+        self._t0: float | None = None
+        self._s0 = 0
+        self.said = False
+
+    def sample(self, now: float, stored: int, learning: bool) -> str | None:
+        if self.said or not learning:
+            return None
+        if self._t0 is None:
+            self._t0, self._s0 = now, stored
+            return None
+        if now - self._t0 < COST_WINDOW_S:
+            return None
+        self.said = True
+        sps = (stored - self._s0) / (now - self._t0)
+        line = f"this machine ({self.device}): {sps:.1f} learning steps/s"
+        if self.env.startswith("Humanoid") and sps > 0:
+            hours = PAPER_STEPS_TO_5000 / sps / 3600
+            line += (f": the paper's return 5,000 on Humanoid (S3, ~{PAPER_STEPS_TO_5000 // 1000}k steps) would take "
+                     f"~{hours:.0f} h here" + ("; to watch it learn within 5 minutes: symphony-ros demo"
+                                               if self.device == "cpu" else ""))
+        return line
+
+
 def run_embedded(args, cfg: SymphonyConfig, overrides: dict[str, Any]) -> int:
     """``symphony-ros train`` (no --headless), with the config resolved once by the CLI. Returns the exit code."""
     from ..contract import keep_dds_on_loopback
@@ -168,6 +201,11 @@ def run_embedded(args, cfg: SymphonyConfig, overrides: dict[str, Any]) -> int:
     learner = graph.learner.learner
     schedule = learner.agent.schedule
     bar = ProgressReporter(args.max_steps or None, learner.stored, enabled=not args.no_progress)
+    cost = CostLine(args.env, str(learner.device))
+    stop_at = getattr(args, "stop_at_return", None)
+    budget_s = float(getattr(args, "time_budget", 0) or 0)
+    import time
+    t_start = time.monotonic()
 
     def evaluate() -> None:
         weights = graph.weights()
@@ -182,6 +220,15 @@ def run_embedded(args, cfg: SymphonyConfig, overrides: dict[str, Any]) -> int:
                 graph.spin_once(0.1)   # wakes on any event; a long timeout means fewer idle wake-ups
                 if schedule.evaluation_due(learner.stored, learner.learning, evaluator.last_step):
                     evaluate()
+                    if stop_at is not None and evaluator.last_return >= stop_at:
+                        bar.note(f"evaluation return {evaluator.last_return:.1f} reached {stop_at:g}: stopping")
+                        break
+                said = cost.sample(time.monotonic(), learner.stored, learner.learning)
+                if said:
+                    bar.note(said)
+                if budget_s and time.monotonic() - t_start > budget_s:
+                    bar.note(f"time budget of {budget_s:.0f} s used: stopping")
+                    break
                 lat = [x for a in graph.actors for x in list(a.latencies_ms)[-200:]]
                 bar.update(learner.stored, learner.updates, utd=learner.utd, eval=evaluator.last_return,
                            sigma=learner.sigma_mean, beta=learner.beta_mean,

@@ -41,6 +41,13 @@ class ProgressReporter:
         self.bar.update(steps - self.bar.n)
         self._t, self._steps, self._updates = now, steps, updates
 
+    def note(self, text: str) -> None:
+        """One line above the bar (or plain print without one)."""
+        if self.bar is not None:
+            self.bar.write(text)
+        else:
+            print(text, flush=True)
+
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
