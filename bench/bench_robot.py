@@ -222,7 +222,7 @@ def realtime_run(name: str, robot: str, task: str, sets: list[str], minutes: flo
     text = (out_dir / "run.log").read_text(errors="replace")
     verdicts = [ln.split("]: ", 1)[-1] for ln in text.splitlines() if "holds " in ln or "CANNOT" in ln
                 or "keeping up" in ln]
-    return dict(robot=robot, task=task, minutes=minutes, sets=sets, episode_time_s=episode_time,
+    return dict(date=time.strftime("%Y-%m-%d %H:%M"), robot=robot, task=task, minutes=minutes, sets=sets, episode_time_s=episode_time,
                 episodes=len(rows), stored=int(rows[-1]["steps_stored"]) if rows else 0,
                 updates=int(rows[-1]["updates"]) if rows else 0,
                 first10_mean=float(returns[:10].mean()) if len(returns) else None,
@@ -252,6 +252,7 @@ def main() -> int:
         args.reward_episodes = 2
     domain = int(os.environ.get("ROS_DOMAIN_ID", str(30 + os.getpid() % 60)))
     parts = args.parts.split(",")
+    prev = json.loads(Path(args.json).read_text()) if Path(args.json).exists() else {}
     res: dict = dict(machine=dict(cpus=os.cpu_count(), platform=platform.platform(), python=platform.python_version(),
                                   load_at_start=os.getloadavg()), date=time.strftime("%Y-%m-%d %H:%M"))
     if "reward" in parts:
@@ -265,6 +266,9 @@ def main() -> int:
         res["humanoid"] = realtime_run("humanoid", "mujoco_humanoid", "humanoid_walk", HUMANOID_SET,
                                        args.humanoid_minutes, (domain + 1) % 100, 15.0)
         print(json.dumps({k: v for k, v in res["humanoid"].items() if k != "curve"}, indent=1))
+    for part in ("reward", "pendulum", "humanoid"):   # parts not run this time keep their last figures
+        if part not in res and part in prev:
+            res[part] = prev[part]
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(res, indent=1) + "\n")
     lines = [f"bench_robot {res['date']} ({res['machine']['cpus']} cores, load at start "
@@ -272,7 +276,7 @@ def main() -> int:
     for part in ("pendulum", "humanoid"):
         if part in res:
             r, o = res[part], res[part]["observer"]
-            lines.append(f"{part}: {r['minutes']:g} min, {r['episodes']} episodes, {r['stored']} stored, "
+            lines.append(f"{part} ({r.get('date', res['date'])}): {r['minutes']:g} min, {r['episodes']} episodes, {r['stored']} stored, "
                          f"{r['updates']} updates; return first10 {r['first10_mean']} last10 {r['last10_mean']} "
                          f"best10 {r['best10_mean']}; joint_states {o.get('joint_states_hz', 0):.1f} Hz of "
                          f"{o['rate_hz']:.1f}, commands {o.get('commands_hz', 0):.1f} Hz, joint_states->command "

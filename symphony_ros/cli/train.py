@@ -104,7 +104,7 @@ def add_subcommands(sub) -> None:
     r.add_argument("--soft-start", type=float, default=0.5, metavar="S", help="actor soft start after activation")
     r.add_argument("--safe-ramp", type=float, default=1.0, metavar="S", help="actor ramp to the safe pose (s)")
     r.add_argument("--learner-threads", type=count(0), default=0, metavar="N",
-                   help="torch threads of the learner process (0 = torch's default: all cores)")
+                   help="torch threads of the learner process (0 = all cores but one, left to the robot side)")
     r.add_argument("--recovery-delay", type=float, default=1.0, metavar="S",
                    help="wait before the robot's recovery service after an episode (s)")
     t.add_argument("--from-bag-updates", type=count(0), default=0, metavar="N",
