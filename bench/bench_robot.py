@@ -222,7 +222,8 @@ def realtime_run(name: str, robot: str, task: str, sets: list[str], minutes: flo
     text = (out_dir / "run.log").read_text(errors="replace")
     verdicts = [ln.split("]: ", 1)[-1] for ln in text.splitlines() if "holds " in ln or "CANNOT" in ln
                 or "keeping up" in ln]
-    return dict(date=time.strftime("%Y-%m-%d %H:%M"), robot=robot, task=task, minutes=minutes, sets=sets, episode_time_s=episode_time,
+    return dict(date=time.strftime("%Y-%m-%d %H:%M"), robot=robot, task=task, minutes=minutes, sets=sets,
+                episode_time_s=episode_time,
                 episodes=len(rows), stored=int(rows[-1]["steps_stored"]) if rows else 0,
                 updates=int(rows[-1]["updates"]) if rows else 0,
                 first10_mean=float(returns[:10].mean()) if len(returns) else None,
@@ -276,7 +277,8 @@ def main() -> int:
     for part in ("pendulum", "humanoid"):
         if part in res:
             r, o = res[part], res[part]["observer"]
-            lines.append(f"{part} ({r.get('date', res['date'])}): {r['minutes']:g} min, {r['episodes']} episodes, {r['stored']} stored, "
+            lines.append(f"{part} ({r.get('date', res['date'])}): {r['minutes']:g} min, {r['episodes']} episodes, "
+                         f"{r['stored']} stored, "
                          f"{r['updates']} updates; return first10 {r['first10_mean']} last10 {r['last10_mean']} "
                          f"best10 {r['best10_mean']}; joint_states {o.get('joint_states_hz', 0):.1f} Hz of "
                          f"{o['rate_hz']:.1f}, commands {o.get('commands_hz', 0):.1f} Hz, joint_states->command "

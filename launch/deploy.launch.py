@@ -7,10 +7,7 @@ The actor runs with ``deploy: true``: the export (ONNX, TorchScript or a .pt act
 symphony_ros.control.inference (no learner, no training code; ONNX needs no torch), deterministic actions, no
 transitions, the full safety pipeline and e-stop. ``sim:=true`` checks the policy on the simulated driver first.
 """
-from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction, Shutdown
-from launch.substitutions import LaunchConfiguration
-from launch_ros.actions import Node
+from symphony_ros import graph as g
 
 ARGS = {
     "robot": ("", "robot description: a shipped name or a YAML path"),
@@ -28,29 +25,21 @@ ARGS = {
 }
 
 
-def _nodes(context):
-    from symphony_ros import graph as g
-    a = {k: LaunchConfiguration(k).perform(context) for k in ARGS}
+def _specs(a: dict[str, str]) -> list:
     if not a["robot"]:
         raise ValueError("launch argument 'robot' is required (a description name or path)")
     if not a["policy_file"]:
         raise ValueError("launch argument 'policy_file' is required (symphony-ros export CKPT --out FILE)")
-    specs = g.build_robot_graph(description=a["robot"], task=a["task"], task_params=a["task_params"],
-                                observation=a["observation"],
-                                episode_time_s=g.parse_float(a["episode_time_s"], "episode_time_s", 1e-3),
-                                deploy=True, policy_file=a["policy_file"], learner="remote",
-                                sim=g.parse_bool(a["sim"], "sim"), namespace=a["namespace"],
-                                soft_start_s=g.parse_float(a["soft_start_s"], "soft_start_s", 0.0),
-                                safe_ramp_s=g.parse_float(a["safe_ramp_s"], "safe_ramp_s", 0.0),
-                                recovery_delay_s=g.parse_float(a["recovery_delay_s"], "recovery_delay_s", 0.0),
-                                seed=g.parse_int(a["seed"], "seed", 0))
-    return [Node(package="symphony_ros", executable=s.executable, name=s.name, namespace=s.namespace or None,
-                 parameters=[str(s.params_file), s.parameters], remappings=s.remappings, output="screen",
-                 sigterm_timeout=str(s.stop_timeout_s), sigkill_timeout=str(s.stop_timeout_s),
-                 on_exit=[Shutdown(reason=f"{s.namespace or ''}/{s.name} exited")])
-            for s in specs]
+    return g.build_robot_graph(description=a["robot"], task=a["task"], task_params=a["task_params"],
+                               observation=a["observation"],
+                               episode_time_s=g.parse_float(a["episode_time_s"], "episode_time_s", 1e-3),
+                               deploy=True, policy_file=a["policy_file"], learner="remote",
+                               sim=g.parse_bool(a["sim"], "sim"), namespace=a["namespace"],
+                               soft_start_s=g.parse_float(a["soft_start_s"], "soft_start_s", 0.0),
+                               safe_ramp_s=g.parse_float(a["safe_ramp_s"], "safe_ramp_s", 0.0),
+                               recovery_delay_s=g.parse_float(a["recovery_delay_s"], "recovery_delay_s", 0.0),
+                               seed=g.parse_int(a["seed"], "seed", 0))
 
 
 def generate_launch_description():
-    return LaunchDescription([DeclareLaunchArgument(k, default_value=d, description=h) for k, (d, h) in ARGS.items()]
-                             + [OpaqueFunction(function=_nodes)])
+    return g.launch_description(ARGS, _specs)

@@ -9,10 +9,7 @@ Wiring only: nodes, parameters and remappings come from symphony_ros.graph.build
 everything else is identical. Every argument is checked before any node starts (one line, launch exits non-zero).
 Ctrl-C stops every node cleanly (the actor sends its safe command, the learner writes its checkpoint).
 """
-from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction, Shutdown
-from launch.substitutions import LaunchConfiguration
-from launch_ros.actions import Node
+from symphony_ros import graph as g
 
 ARGS = {
     "robot": ("", "robot description: a shipped name (mujoco_humanoid, inverted_pendulum) or a YAML path"),
@@ -36,31 +33,23 @@ ARGS = {
 }
 
 
-def _nodes(context):
-    from symphony_ros import graph as g
-    a = {k: LaunchConfiguration(k).perform(context) for k in ARGS}
+def _specs(a: dict[str, str]) -> list:
     if not a["robot"]:
         raise ValueError("launch argument 'robot' is required (a description name or path)")
-    specs = g.build_robot_graph(description=a["robot"], task=a["task"], task_params=a["task_params"],
-                                observation=a["observation"],
-                                episode_time_s=g.parse_float(a["episode_time_s"], "episode_time_s", 1e-3),
-                                preset=a["preset"], device=g.parse_device(a["device"]),
-                                learner=g.parse_choice(a["learner"], "learner", g.LEARNER_PLACES),
-                                sim=g.parse_bool(a["sim"], "sim"), namespace=a["namespace"],
-                                checkpoint_dir=a["checkpoint_dir"],
-                                max_steps=g.parse_int(a["max_steps"], "max_steps", 0),
-                                soft_start_s=g.parse_float(a["soft_start_s"], "soft_start_s", 0.0),
-                                safe_ramp_s=g.parse_float(a["safe_ramp_s"], "safe_ramp_s", 0.0),
-                                recovery_delay_s=g.parse_float(a["recovery_delay_s"], "recovery_delay_s", 0.0),
-                                record=g.parse_bool(a["record"], "record"), bag_dir=a["bag_dir"],
-                                seed=g.parse_int(a["seed"], "seed", 0))
-    return [Node(package="symphony_ros", executable=s.executable, name=s.name, namespace=s.namespace or None,
-                 parameters=[str(s.params_file), s.parameters], remappings=s.remappings, output="screen",
-                 sigterm_timeout=str(s.stop_timeout_s), sigkill_timeout=str(s.stop_timeout_s),
-                 on_exit=[Shutdown(reason=f"{s.namespace or ''}/{s.name} exited")])
-            for s in specs]
+    return g.build_robot_graph(description=a["robot"], task=a["task"], task_params=a["task_params"],
+                               observation=a["observation"],
+                               episode_time_s=g.parse_float(a["episode_time_s"], "episode_time_s", 1e-3),
+                               preset=a["preset"], device=g.parse_device(a["device"]),
+                               learner=g.parse_choice(a["learner"], "learner", g.LEARNER_PLACES),
+                               sim=g.parse_bool(a["sim"], "sim"), namespace=a["namespace"],
+                               checkpoint_dir=a["checkpoint_dir"],
+                               max_steps=g.parse_int(a["max_steps"], "max_steps", 0),
+                               soft_start_s=g.parse_float(a["soft_start_s"], "soft_start_s", 0.0),
+                               safe_ramp_s=g.parse_float(a["safe_ramp_s"], "safe_ramp_s", 0.0),
+                               recovery_delay_s=g.parse_float(a["recovery_delay_s"], "recovery_delay_s", 0.0),
+                               record=g.parse_bool(a["record"], "record"), bag_dir=a["bag_dir"],
+                               seed=g.parse_int(a["seed"], "seed", 0))
 
 
 def generate_launch_description():
-    return LaunchDescription([DeclareLaunchArgument(k, default_value=d, description=h) for k, (d, h) in ARGS.items()]
-                             + [OpaqueFunction(function=_nodes)])
+    return g.launch_description(ARGS, _specs)

@@ -8,10 +8,7 @@ the argument, and launch exits non-zero). Ctrl-C stops every node cleanly (the a
 learner writes its checkpoint, the recorder closes its bag); each node gets the time it needs before launch
 escalates to SIGTERM and SIGKILL. If any node dies, the whole graph is shut down.
 """
-from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction, Shutdown
-from launch.substitutions import LaunchConfiguration
-from launch_ros.actions import Node
+from symphony_ros import graph as g
 
 ARGS = {
     "preset": ("s3", "Symphony preset: s3, se, s2, ed, s2_tilde (or a YAML path)"),
@@ -28,22 +25,14 @@ ARGS = {
 }
 
 
-def _nodes(context):
-    from symphony_ros import graph as g
-    a = {k: LaunchConfiguration(k).perform(context) for k in ARGS}
-    specs = g.build_graph(preset=a["preset"], env=a["env"], device=g.parse_device(a["device"]),
-                          mode=g.parse_choice(a["mode"], "mode", ("lockstep", "async")),
-                          max_steps=g.parse_int(a["max_steps"], "max_steps", 0),
-                          robots=g.parse_int(a["robots"], "robots", 1), namespace=a["namespace"],
-                          checkpoint_dir=a["checkpoint_dir"], record=g.parse_bool(a["record"], "record"),
-                          bag_dir=a["bag_dir"], seed=g.parse_int(a["seed"], "seed", 0))
-    return [Node(package="symphony_ros", executable=s.executable, name=s.name, namespace=s.namespace or None,
-                 parameters=[str(s.params_file), s.parameters], remappings=s.remappings, output="screen",
-                 sigterm_timeout=str(s.stop_timeout_s), sigkill_timeout=str(s.stop_timeout_s),
-                 on_exit=[Shutdown(reason=f"{s.namespace or ''}/{s.name} exited")])
-            for s in specs]
+def _specs(a: dict[str, str]) -> list:
+    return g.build_graph(preset=a["preset"], env=a["env"], device=g.parse_device(a["device"]),
+                         mode=g.parse_choice(a["mode"], "mode", ("lockstep", "async")),
+                         max_steps=g.parse_int(a["max_steps"], "max_steps", 0),
+                         robots=g.parse_int(a["robots"], "robots", 1), namespace=a["namespace"],
+                         checkpoint_dir=a["checkpoint_dir"], record=g.parse_bool(a["record"], "record"),
+                         bag_dir=a["bag_dir"], seed=g.parse_int(a["seed"], "seed", 0))
 
 
 def generate_launch_description():
-    return LaunchDescription([DeclareLaunchArgument(k, default_value=d, description=h) for k, (d, h) in ARGS.items()]
-                             + [OpaqueFunction(function=_nodes)])
+    return g.launch_description(ARGS, _specs)

@@ -257,3 +257,26 @@ def parse_choice(value: str, name: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise ValueError(f"launch argument '{name}': {value!r} is not one of {', '.join(choices)}")
     return value
+
+
+# ---------------------------------------------------------------------------------------------- launch files
+def launch_description(arguments: dict[str, tuple[str, str]], make_specs):
+    """The LaunchDescription of a launch file: its ``arguments`` (name -> (default, help)) declared, and at launch
+    time ``make_specs(values)`` (the argument values as strings -> NodeSpecs, raising ValueError with one line for a
+    bad one) turned into launch_ros Node actions. Each node gets the time it needs to stop after SIGINT before launch
+    escalates, and any node exiting shuts the whole graph down."""
+    from launch import LaunchDescription
+    from launch.actions import DeclareLaunchArgument, OpaqueFunction, Shutdown
+    from launch.substitutions import LaunchConfiguration
+    from launch_ros.actions import Node
+
+    def nodes(context):
+        specs = make_specs({k: LaunchConfiguration(k).perform(context) for k in arguments})
+        return [Node(package="symphony_ros", executable=s.executable, name=s.name, namespace=s.namespace or None,
+                     parameters=[str(s.params_file), s.parameters], remappings=s.remappings, output="screen",
+                     sigterm_timeout=str(s.stop_timeout_s), sigkill_timeout=str(s.stop_timeout_s),
+                     on_exit=[Shutdown(reason=f"{s.namespace or ''}/{s.name} exited")])
+                for s in specs]
+
+    return LaunchDescription([DeclareLaunchArgument(k, default_value=d, description=h)
+                              for k, (d, h) in arguments.items()] + [OpaqueFunction(function=nodes)])

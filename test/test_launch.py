@@ -140,7 +140,8 @@ def test_ctrl_c_of_ros2_launch_stops_every_node_cleanly_with_a_checkpoint(tmp_pa
     assert "Traceback" not in out and "terminate called" not in out and "KeyboardInterrupt" not in out, out[-3000:]
     for node in ("sim_bridge-1", "actor-2", "learner-3", "recorder-4"):
         assert f"[{node}]: process has finished cleanly" in out, out[-3000:]
-    assert "SIGINT again: already stopping" in out      # the second SIGINT arrived and was absorbed
+    # launch forwards a second SIGINT to each node; when it arrives before the node is gone it is absorbed ("SIGINT
+    # again: already stopping"): either way no traceback and a clean finish (asserted above)
     assert "escalating to SIGTERM" not in out and "SIGKILL" not in out
     from symphony_ros.core.checkpoint import AgentCheckpoints, load_checkpoint
     latest = AgentCheckpoints(ckpt).latest()
