@@ -92,6 +92,10 @@ def test_e_stop_latches_holds_safe_and_needs_an_explicit_clear(bench):
     np.testing.assert_array_equal(b.step_and_wait(0, 13, _obs(rng)), SAFE)
     assert d.call(d.srv_e_stop, SetBool.Request(data=False)).success
     b.assert_safe_commands(*LIM)
+    # its own services never hide the node's built-in ones (lifecycle, parameters) from the executor
+    from lifecycle_msgs.srv import GetState
+    state = d.call(b.node.create_client(GetState, "/actor/get_state"), GetState.Request()).current_state
+    assert state.label == "active"
 
 
 def test_e_stop_storm_is_counted_and_never_breaks_the_actor(bench):

@@ -244,7 +244,8 @@ def test_train_robot_launch_runs_the_robot_graph_on_the_simulated_driver(tmp_pat
                             stdout=log, stderr=subprocess.STDOUT, env=_env(), cwd=str(tmp_path),
                             start_new_session=True)
     try:
-        ok = probe.spin_until(lambda: len({m.episode for m in steps}) >= 3 and len(cmds) > 20, timeout=180)
+        ok = probe.spin_until(lambda: len({m.episode for m in steps}) >= 3 and len(cmds) > 20 and bool(probe.status)
+                              and probe.status[-1].transitions_stored > 0, timeout=180)   # the learner is storing
         assert ok, (tmp_path / "launch.log").read_text()[-3000:]
         rc = _stop_launch(proc)
     finally:

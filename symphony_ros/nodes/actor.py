@@ -156,7 +156,7 @@ class ActorNode(LifecycleNode):
         self._pubs: list[Any] = []
         self._subs: list[Any] = []
         self._cmd_pub = self._tr_pub = self._timer = self._status_pub = self._status_timer = None
-        self._services: list[Any] = []
+        self._actor_services: list[Any] = []
         self._joint_names: list[str] = []
         self._description = None
         self._params: dict[str, Any] = dict(self._live)
@@ -294,7 +294,7 @@ class ActorNode(LifecycleNode):
         if self._joint_names:
             self._subs.append(self.create_subscription(JointState, joints_topic, self._on_joint_states,
                                                        c.qos_profile(C.JOINT_STATES)))
-        self._services = [self.create_service(SetBool, "~/e_stop", self._srv_e_stop),
+        self._actor_services = [self.create_service(SetBool, "~/e_stop", self._srv_e_stop),
                           self.create_service(Trigger, "~/clear_e_stop", self._srv_clear_e_stop)]
         rate = float(self._live["status_rate_hz"])
         self._status_timer = self.create_timer(1.0 / rate, self._publish_status, clock=self._steady) if rate else None
@@ -307,13 +307,13 @@ class ActorNode(LifecycleNode):
             self.destroy_publisher(p)
         for s in self._subs:
             self.destroy_subscription(s)
-        for s in getattr(self, "_services", []):
+        for s in self._actor_services:
             self.destroy_service(s)
         if getattr(self, "_status_timer", None) is not None:
             self.destroy_timer(self._status_timer)
         self._status_timer = None
         self._drop_timer()
-        self._pubs, self._subs, self._services = [], [], []
+        self._pubs, self._subs, self._actor_services = [], [], []
         self._cmd_pub = self._tr_pub = self._status_pub = None
         self.logic.release()
 
