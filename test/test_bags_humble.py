@@ -466,7 +466,7 @@ def test_record_and_train_options_reach_the_recorder_node():
     from symphony_ros.graph import build_graph
     args = build_parser().parse_args(["record", "--ros-distro", "humble", "-o", "/tmp/x"])
     argv = record_argv(args)
-    assert "ros_distro:=humble" in argv and "storage:=''" in argv
+    assert "ros_distro:='humble'" in argv and "storage:=''" in argv   # strings always quoted
     train = build_parser().parse_args(["train", "--record", "--record-ros-distro", "humble"])
     assert recorder_parameters(train) == {"ros_distro": "humble"}
     assert recorder_parameters(build_parser().parse_args(["train", "--record"])) == {}

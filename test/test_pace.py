@@ -30,3 +30,19 @@ def test_pace_check_says_once_per_verdict():
     ok, line = pc.sample(31.0, 1600, 1700, learning=True)             # 50 tr/s, 110 up/s: keeps up now
     assert ok and line.startswith("keeping up")
     assert np.allclose(pc.last, (50.0, 110.0))
+
+
+def test_a_verdict_that_changes_is_logged_at_its_new_severity():
+    """rclpy ties a call site to its first severity (a second one raises ValueError): a learner whose verdict went
+    from "keeping up" to "CANNOT KEEP UP" died of it. Both verdict paths log through per-severity call sites."""
+    import pytest
+    rclpy_logging = pytest.importorskip("rclpy.logging", reason="rclpy not installed (ROS 2 optional)")
+    from symphony_ros.control.actor_logic import Outputs
+    from symphony_ros.nodes.common import log_at
+    logger = rclpy_logging.get_logger("test_pace_verdicts")
+    for level in ("info", "warning", "info", "error", "debug", "warning"):
+        log_at(logger, level, f"verdict at {level}")
+    out = Outputs(command=None, transition=None, command_listeners=None, bad=None, info=logger.info,
+                  warning=logger.warning, error=logger.error)
+    for ok in (True, False, True, False):
+        out.info_or_warning(ok, f"holds: {ok}")

@@ -81,6 +81,14 @@ class Outputs:
     warning: Callable[[str], None]
     error: Callable[[str], None]
 
+    def info_or_warning(self, ok: bool, text: str) -> None:
+        """``info`` when ``ok``, else ``warning``: two call sites, because rclpy ties each call site to the severity
+        it first logged at (a second severity from the same line raises ValueError)."""
+        if ok:
+            self.info(text)
+        else:
+            self.warning(text)
+
 
 @dataclass
 class ActorCounters:
@@ -225,7 +233,7 @@ class ActorLogic:
         if defaulted and self.safety is None:
             text = (f"joint_lower/joint_upper not set: commands are clamped to [-1, 1] policy units for "
                     f"{safety.size} joints. A REAL ROBOT MUST SET ITS JOINT LIMITS (and keep simulation: false)")
-            (self.out.info if s.simulation else self.out.warning)(text)
+            self.out.info_or_warning(s.simulation, text)
         self.safety, self.mapping = safety, mapping
 
     def _set_policy(self, policy: Policy) -> None:
@@ -247,7 +255,7 @@ class ActorLogic:
         policy.reseed(int(self.settings.seed))            # the timing drew noise: restart the stream
         holds, line = rate_verdict(rate, p50, p99)
         self.rate_check = (p50, p99, holds)
-        (self.out.info if holds else self.out.warning)(line)
+        self.out.info_or_warning(holds, line)
 
     def activate(self, now: float) -> None:
         self._now = now
@@ -259,9 +267,9 @@ class ActorLogic:
         assert self.watchdog is not None
         self.watchdog.feed(now)   # grace of one timeout from activation
         if self.safety is None:
-            (self.out.info if self.settings.simulation else self.out.warning)(
-                "active without a known joint count: nothing can be commanded until policy_weights arrive "
-                "(or set joint_lower/joint_upper)")
+            self.out.info_or_warning(self.settings.simulation,
+                                     "active without a known joint count: nothing can be commanded until "
+                                     "policy_weights arrive (or set joint_lower/joint_upper)")
         self.out.info(f"active ({self.settings.mode}, simulation={self.settings.simulation})")
 
     def deactivate(self, why: str) -> None:

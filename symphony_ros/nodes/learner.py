@@ -43,7 +43,7 @@ from ..core.checkpoint import AgentCheckpoints, CheckpointError
 from ..core.config import ConfigError, SymphonyConfig, load_preset
 from ..learner import MODES, LearnerEngine
 from .common import (BadInputCounter, ParamSpec, config_overrides_from_params, config_param_specs,
-                     declare_parameters, device_reason, f32_array, qos_profile, run_node)
+                     declare_parameters, device_reason, f32_array, log_at, qos_profile, run_node)
 
 WeightsListener = Callable[[int, str, np.ndarray], None]
 
@@ -348,7 +348,7 @@ class LearnerNode(LifecycleNode):
         if getattr(self, "_pace", None) is not None:   # async: does the update rate keep up with the robots?
             said = self._pace.sample(time.monotonic(), s.stored, s.updates, s.learning)
             if said is not None:
-                (self.get_logger().info if said[0] else self.get_logger().warning)(said[1])
+                log_at(self.get_logger(), "info" if said[0] else "warning", said[1])
         msg = LearnerStatus()
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.updates = s.updates

@@ -43,7 +43,7 @@ from ..bags.distro import DISTROS, check_distro, default_storage
 from ..bags.recorder import STORAGES, BagRecorder
 from ..bags.typestore import get_typestore
 from .. import contract as C
-from .common import ParamSpec, declare_parameters, qos_profile, run_node
+from .common import ParamSpec, declare_parameters, log_at, qos_profile, run_node
 
 NODE_NAME = "recorder"
 RECORD_DEPTH = 1000   # subscription depth for contract topics (the recorder must not drop what the graph sends)
@@ -311,7 +311,7 @@ class RecorderNode(Node):
     def _log(self, level: str, text: str) -> None:
         """Node logger while the context is up; stderr after a signal shut it down (rosout is gone then)."""
         if self.context.ok():
-            getattr(self.get_logger(), level)(text)
+            log_at(self.get_logger(), level, text)
         else:
             print(f"[{level.upper()}] [{NODE_NAME}]: {text}", file=sys.stderr)
 
