@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 
 # The tests that run against Jazzy: every file whose nodes talk over real DDS (rclpy API differences show up here).
 JAZZY_TESTS=(test/test_interfaces.py test/test_sim_bridge.py test/test_actor.py test/test_actor_safety.py
-             test/test_learner.py test/test_graph.py test/test_bags.py)
+             test/test_learner.py test/test_graph.py test/test_bags.py test/test_robot_nodes.py test/test_pace.py)
 
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
 export ROS_DOMAIN_ID=${ROS_DOMAIN_ID:-$(( (RANDOM % 90) + 5 ))}
