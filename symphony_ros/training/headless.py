@@ -164,7 +164,7 @@ class HeadlessTrainer:
                     obs2, r, terminated, truncated, _ = self.env.step(self.mapping(a))
                     x2 = policy_input(obs2, a if prev is not None else None)
                     self.total_steps += 1
-                    stats = self._store(x, a, r, x2, terminated, truncated, t) or stats
+                    stats = self.store_step(x, a, r, x2, terminated, truncated, t) or stats
                     obs = obs2
                     if prev is not None:
                         prev = a
@@ -183,8 +183,10 @@ class HeadlessTrainer:
             log.warning("interrupted: checkpoint saved to %s; continue with --resume", path)
         return TrainResult(self.total_steps, agent.updates, self.episodes, self.evaluations, flag.stop, path)
 
-    def _store(self, x, a, r, x2, terminated, truncated, t):
-        """The transition through the storage rules and the loop rules; then the updates it owes."""
+    def store_step(self, x, a, r, x2, terminated, truncated, t):
+        """One experienced step: the transition (policy inputs x, x2 (obs_dim,), action a (act_dim,) in policy units,
+        raw reward r, flags, step t of the episode) through the storage rules and the loop rules, then the updates
+        it owes. Returns the last update's statistics, or None (no update, or the transition was rejected)."""
         agent = self.agent
         try:
             plan = agent.observe(agent.storage_rules.check(x, a, float(r), x2, bool(terminated),
