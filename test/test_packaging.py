@@ -100,7 +100,8 @@ def test_readme_topic_table_is_the_contract():
 
 
 def test_pure_code_never_imports_rclpy():
-    """core/, envs/, control/, learner/, training/ (headless), the contract and the bag file code run without ROS:
+    """core/, envs/, control/, learner/, robot/, tasks/, training/ (headless), the contract, the graph definition and
+    the bag file code run without ROS:
     import them in a fresh interpreter where rclpy cannot be imported at all."""
     import subprocess
     code = ("import sys\n"
@@ -110,9 +111,10 @@ def test_pure_code_never_imports_rclpy():
             "            raise ImportError(f'{name} imported by pure code')\n"
             "sys.meta_path.insert(0, NoROS())\n"
             "import pkgutil, importlib, symphony_ros\n"
-            "pure = ('core', 'envs', 'control', 'learner', 'training.headless', 'training.evaluation',\n"
-            "        'training.progress', 'training.session', 'contract', 'graph', 'bags.reader', 'bags.recorder',\n"
-            "        'bags.analysis', 'bags.from_bag', 'bags.typestore', 'bags.replay')\n"
+            "pure = ('core', 'envs', 'control', 'learner', 'robot', 'tasks', 'training.headless',\n"
+            "        'training.evaluation', 'training.progress', 'training.session', 'contract', 'graph',\n"
+            "        'bags.reader', 'bags.recorder', 'bags.analysis', 'bags.from_bag', 'bags.typestore',\n"
+            "        'bags.replay', 'bags.convert', 'bags.distro')\n"
             "for name in pure:\n"
             "    mod = importlib.import_module('symphony_ros.' + name)\n"
             "    if hasattr(mod, '__path__'):\n"
