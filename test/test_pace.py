@@ -46,3 +46,21 @@ def test_a_verdict_that_changes_is_logged_at_its_new_severity():
                   warning=logger.warning, error=logger.error)
     for ok in (True, False, True, False):
         out.info_or_warning(ok, f"holds: {ok}")
+
+
+def test_cost_line_says_once_what_the_paper_run_would_take_here():
+    """The first command's one-line cost estimate (times are fed in: nothing is timed)."""
+    from symphony_ros.training.embedded import COST_WINDOW_S, PAPER_STEPS_TO_5000, CostLine
+    line = CostLine("Humanoid-v5", "cpu")
+    assert line.sample(0.0, 100, learning=False) is None                 # exploration: nothing said
+    assert line.sample(1.0, 200, learning=True) is None                  # the window starts
+    assert line.sample(1.0 + COST_WINDOW_S / 2, 400, learning=True) is None
+    said = line.sample(1.0 + COST_WINDOW_S, 200 + int(5 * COST_WINDOW_S), learning=True)   # 5 learning steps/s
+    hours = PAPER_STEPS_TO_5000 / 5 / 3600
+    assert said.startswith("this machine (cpu): 5.0 learning steps/s") and f"~{hours:.0f} h" in said
+    assert "symphony-ros demo" in said and "\n" not in said
+    assert line.sample(500.0, 9999, learning=True) is None               # once
+    other = CostLine("Hopper-v5", "cuda")
+    other.sample(0.0, 0, learning=True)
+    said = other.sample(COST_WINDOW_S, int(30 * COST_WINDOW_S), learning=True)
+    assert said == "this machine (cuda): 30.0 learning steps/s"         # no Humanoid estimate, no demo pointer
