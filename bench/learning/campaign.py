@@ -10,7 +10,8 @@ Each run is a subprocess writing into ``<runs>/<name>/`` (default runs directory
 evaluations.csv, learning_curve.png, log.txt, run.json (the command, wall time, ms per env step, exit code) and DONE
 when it finished. Resumable: a run with DONE is skipped; an interrupted Symphony run continues from its newest
 checkpoint (``--resume``), an interrupted SAC run restarts from scratch. One log line per finished run goes to
-stdout and ``<runs>/campaign.log``.
+stdout and ``<runs>/campaign.log``. Stop it with Ctrl-C or SIGTERM (``kill <pid>``): the running child is stopped
+cleanly (a Symphony run checkpoints first); the same command continues.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import dataclasses
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -175,6 +177,12 @@ def main(argv: list[str] | None = None) -> int:
     rev = git_rev()
     print(f"{time.strftime('%H:%M:%S')} campaign: {len(todo)} of {len(runs)} runs to do, git {rev}", flush=True)
     active: list[tuple[Run, subprocess.Popen, float, list[str], object]] = []
+
+    def interrupt(signum, frame) -> None:   # also when started in the background, where SIGINT is ignored
+        raise KeyboardInterrupt
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, interrupt)
     try:
         while todo or active:
             while todo and len(active) < max(1, a.max_parallel):
