@@ -8,8 +8,9 @@ symphony_ros/control/telemetry.py, written by the shared Evaluator for both algo
 Table columns, per task / algorithm / variant over its seeds: mean and (min..max) of the final evaluation return and
 of the best one; the TRAINING-time command figures (what the env received while learning, exploration noise and the
 zero-policy window included) as the mean over the learning-phase windows (each evaluation row's window since the
-previous evaluation); the EVALUATION figures of the final evaluation (noise-free policy); σ at the final evaluation;
-wall time per env step (the run's clock over its steps, evaluations included).
+previous evaluation, rows with updates > 0 and at least two commands: Symphony's exploration window is left out,
+SAC's first window includes its 100 random steps); the EVALUATION figures of the final evaluation (noise-free
+policy); σ at the final evaluation; wall time per env step (the run's clock over its steps, evaluations included).
 """
 from __future__ import annotations
 
@@ -49,7 +50,8 @@ def load_runs(runs_dir: Path) -> list[dict[str, Any]]:
 def run_figures(run: dict[str, Any]) -> dict[str, float]:
     """One run's table figures (see the module docstring)."""
     rows = run["rows"]
-    learning = [r for r in rows if r["updates"] > 0] or rows
+    # learning-phase windows with at least one command pair (the run's last row can be a 1-command window)
+    learning = [r for r in rows if r["updates"] > 0 and math.isfinite(r.get("train_abs_delta", math.nan))] or rows
     fin = rows[-1]
     out = dict(final=fin["return_mean"], best=max(r["return_mean"] for r in rows), ms_per_step=run.get("ms_per_step"))
     for k in FIGS:
