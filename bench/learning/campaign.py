@@ -78,13 +78,15 @@ class Run:
 
 def plan() -> list[Run]:
     """Baseline pairs first (task by task, seed by seed, Symphony then SAC), then the remedies on InvertedPendulum
-    (seed 0 of every variant before seed 1), then the reach and learning-rate variants on HalfCheetah (seed 0), then
-    the reach variant on Walker2d (seed 0)."""
+    (seed 0 of every variant before seed 1), then the reach and learning-rate variants on HalfCheetah and the reach
+    variant on Walker2d, seed 0 before seed 1."""
     runs = [Run(t, algo, s, BUDGET[t]) for t in TASKS for s in SEEDS for algo in ("symphony", "sac")]
     remedies = [v for v in VARIANTS if v != "base"]
     runs += [Run("IP", "symphony", s, BUDGET["IP"], v) for s in SEEDS for v in remedies]
     runs += [Run("HC", "symphony", 0, BUDGET["HC"], v) for v in ("amax2.87", "lr1e-3")]
     runs += [Run("W", "symphony", 0, BUDGET["W"], "amax2.87")]
+    runs += [Run("HC", "symphony", 1, BUDGET["HC"], v) for v in ("amax2.87", "lr1e-3")]
+    runs += [Run("W", "symphony", 1, BUDGET["W"], "amax2.87")]
     return runs
 
 
