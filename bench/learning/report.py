@@ -19,6 +19,7 @@ import json
 import math
 import shutil
 import sys
+import warnings
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,7 @@ def plot_task(path: Path, task: str, groups: dict[tuple, list[dict]], keys: list
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    warnings.simplefilter("ignore", RuntimeWarning)   # all-NaN columns (a 1-command last window) plot as gaps
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), dpi=70)
     for key in keys:
         runs = groups[key]
