@@ -47,6 +47,7 @@ VARIANTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                                           # the bound (rescale mode clips the command to it)
     "noisepi": (("noise_clip=3.141592653589793",), ()),         # SE's smaller noise clamp(N, +-pi)/pi
     "lr1e-3": (("lr=0.001",), ()),                               # the small-network lr of test/test_learning.py
+    "lr1e-3+rate1": (("lr=0.001",), ("--action-rate-penalty", "1.0")),   # lr 1e-3 and the action-rate term
 }
 
 
@@ -81,8 +82,9 @@ def plan() -> list[Run]:
     (seed 0 of every variant before seed 1), then the reach and learning-rate variants on HalfCheetah and the reach
     variant on Walker2d, seed 0 before seed 1."""
     runs = [Run(t, algo, s, BUDGET[t]) for t in TASKS for s in SEEDS for algo in ("symphony", "sac")]
-    remedies = [v for v in VARIANTS if v != "base"]
+    remedies = [v for v in VARIANTS if v not in ("base", "lr1e-3+rate1")]
     runs += [Run("IP", "symphony", s, BUDGET["IP"], v) for s in SEEDS for v in remedies]
+    runs += [Run("IP", "symphony", s, BUDGET["IP"], "lr1e-3+rate1") for s in SEEDS]
     runs += [Run("HC", "symphony", 0, BUDGET["HC"], v) for v in ("amax2.87", "lr1e-3")]
     runs += [Run("W", "symphony", 0, BUDGET["W"], "amax2.87")]
     runs += [Run("HC", "symphony", 1, BUDGET["HC"], v) for v in ("amax2.87", "lr1e-3")]
