@@ -41,16 +41,24 @@ def parse_command(command: str) -> dict:
                 overrides=parse_overrides(sets))
 
 
-@torch.no_grad()
-def inspect(run_dir: Path, episodes: int) -> dict:
+def load_trained(run_dir: Path) -> tuple[HeadlessTrainer, dict]:
+    """The run's trainer at its newest checkpoint (built from run.json's command; the run directory is not written)
+    and the parsed command."""
     info = json.loads((run_dir / "run.json").read_text())
     c = parse_command(info["command"])
     cfg = load_preset("s3", c["overrides"])
-    with tempfile.TemporaryDirectory() as tmp:    # a copy of the checkpoints: the run directory is not written
+    with tempfile.TemporaryDirectory() as tmp:    # a copy of the checkpoints
         tmp = Path(tmp)
         shutil.copytree(run_dir / "checkpoints", tmp / "checkpoints")
         tr = HeadlessTrainer(c["env"], cfg, tmp, max_steps=0, device="cpu", seed=c["seed"],
                              action_mode=c["action_mode"], resume=True, progress=False, checkpoint_at_exit=False)
+    return tr, c
+
+
+@torch.no_grad()
+def inspect(run_dir: Path, episodes: int) -> dict:
+    tr, c = load_trained(run_dir)
+    cfg = tr.cfg
     env, mapping, actor = tr.evaluator.env, tr.evaluator.mapping, tr.agent.actor
     cmds, starts, amps, sigmas = [], [], [], []
     for k in range(episodes):
