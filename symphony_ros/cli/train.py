@@ -20,7 +20,8 @@ def cmd_train(args) -> int:
     from ..training.headless import HeadlessTrainer
     trainer = HeadlessTrainer(args.env, cfg, args.out, max_steps=args.max_steps, device=args.device, seed=args.seed,
                               action_mode=args.action_mode, resume=args.resume, progress=not args.no_progress,
-                              stop_at_return=args.stop_at_return)
+                              stop_at_return=args.stop_at_return, paper_episode_limit=args.paper_episode_limit,
+                              action_rate_penalty=args.action_rate_penalty)
     apply_from_bag(trainer, args)
     res = trainer.run()
     last = res.evaluations[-1] if res.evaluations else None
@@ -81,6 +82,12 @@ def add_subcommands(sub) -> None:
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.add_argument("--stop-at-return", type=float, default=None, metavar="R",
                    help="(headless) stop once a noise-free evaluation reaches return R")
+    t.add_argument("--paper-episode-limit", action="store_true",
+                   help="(headless) end every episode at the config's episode_limit (1000; the paper's protocol) "
+                        "instead of the environment's own time limit")
+    t.add_argument("--action-rate-penalty", type=float, default=0.0, metavar="W",
+                   help="(headless) subtract W*mean((delta command/range)^2) from each training reward (smoother "
+                        "commands; evaluations report the task's own return)")
     t.add_argument("--robots", type=count(1), default=1, help="(graph) namespaced sim bridge + actor pairs")
     t.add_argument("--mode", default="lockstep", choices=("lockstep", "async"), help="(graph) learner mode")
     t.add_argument("--record", action="store_true", help="(graph) record the topics to a rosbag2 bag in --out")

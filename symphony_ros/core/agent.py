@@ -115,6 +115,13 @@ class SymphonyAgent:
         a, _, _ = self.actor(s, act=act, noise=noise)
         return a[0].cpu().numpy()
 
+    @torch.no_grad()
+    def sigma_beta(self, states: Any) -> tuple[float, float]:
+        """The actor's mean σ and mean β (over states and action dims) for policy inputs ``states`` (n, S)."""
+        s = torch.as_tensor(np.asarray(states, dtype=np.float32), device=self.device).reshape(-1, self.obs_dim)
+        _, sigma, beta = self.actor(s, act=1.0, noise=0.0)
+        return float(sigma.float().mean()), float(beta.float().mean())
+
     @property
     def learning(self) -> bool:
         """False during the exploration phase (no updates; the untrained actor explores with noise)."""

@@ -56,7 +56,7 @@ class TrainingSchedule:
 
     # ------------------------------------------------------------------ acting
     def execution_gains(self, step: int, *, learning: bool, simulation: bool, deterministic: bool,
-                        deploy: bool = False) -> tuple[float, float]:
+                        deploy: bool = False, episode_limit: int | None = None) -> tuple[float, float]:
         """(act, noise) gains of ``a = a_max·tanh(act·σ⊙A + noise·ε)`` for the action taken at ``step`` (0 = the
         observation right after reset):
 
@@ -68,6 +68,10 @@ class TrainingSchedule:
 
         The window rule is the reference's ``for steps in range(1, limit + 1): active = steps < limit − 50`` with
         its 1-based step: 51 noise-only steps for a window of 50 (docs/algorithm.md#zero-policy-window).
+
+        ``episode_limit``: the episode's time limit in steps (None: ``config.episode_limit``; the headless trainer
+        passes the environment's own limit). The window applies only when it is shorter than the limit (a 50-step
+        Reacher episode with a 50-step window is acted by the policy, not by noise alone).
         """
         cfg = self.config
         if deploy:
@@ -75,7 +79,8 @@ class TrainingSchedule:
         if not learning:
             return 1.0, 1.0
         window = cfg.zero_policy_window
-        if simulation and window > 0 and step + 1 >= cfg.episode_limit - window:
+        limit = cfg.episode_limit if episode_limit is None else int(episode_limit)
+        if simulation and 0 < window < limit and step + 1 >= limit - window:
             return 0.0, 1.0
         return 1.0, 0.0 if deterministic else 1.0
 

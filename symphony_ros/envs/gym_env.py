@@ -46,3 +46,39 @@ class ActionMapping:
             return c
         span = np.where(self.high > self.low, self.high - self.low, 1.0)
         return 2.0 * (c - self.low) / span - 1.0
+
+
+class ActionRatePenalty:
+    """A gymnasium wrapper that subtracts an action-rate term from the reward (a remedy for bang-bang commands):
+
+        r_t ← r_t − weight · mean_j ((c_t,j − c_{t−1},j) / (high_j − low_j))²
+
+    with c the commands the env receives (command units) and [low, high] its action bounds, so the term is the mean
+    squared share of the range crossed per step (a ±bound square wave costs ``weight``; a constant command 0). The
+    first step of an episode has no previous command and costs nothing. ``info["action_rate_penalty"]`` holds the
+    amount subtracted. Used on the TRAINING env only: evaluations report the task's own return. (A delegating
+    wrapper rather than a gymnasium.Wrapper subclass, so that this module imports without gymnasium.)
+    """
+
+    def __init__(self, env, weight: float) -> None:
+        w = float(weight)
+        if not (np.isfinite(w) and w >= 0):
+            raise ValueError(f"action-rate penalty weight must be a finite number >= 0, got {weight!r}")
+        self.env, self.weight = env, w
+        self.span = np.asarray(env.action_space.high, np.float64) - np.asarray(env.action_space.low, np.float64)
+        self.prev: np.ndarray | None = None
+
+    def __getattr__(self, name: str):
+        return getattr(self.env, name)
+
+    def reset(self, **kwargs):
+        self.prev = None
+        return self.env.reset(**kwargs)
+
+    def step(self, command):
+        c = np.asarray(command, np.float64)
+        obs, r, terminated, truncated, info = self.env.step(command)
+        pen = 0.0 if self.prev is None else self.weight * float(np.mean(((c - self.prev) / self.span) ** 2))
+        self.prev = c.copy()
+        info = dict(info, action_rate_penalty=pen)
+        return obs, float(r) - pen, terminated, truncated, info

@@ -197,6 +197,7 @@ def run_embedded(args, cfg: SymphonyConfig, overrides: dict[str, Any]) -> int:
                           action_mode=args.action_mode, recorder_parameters=recorder_parameters(args))
     out = Path(args.out)
     evaluator = Evaluator(args.env, cfg, out, seed=args.seed, action_mode=args.action_mode,
+                          episode_limit=cfg.episode_limit,   # the graph's sim bridge imposes it too
                           title=f"Symphony {cfg.preset.upper()} on {args.env} (ROS 2 graph)")
     learner = graph.learner.learner
     schedule = learner.agent.schedule

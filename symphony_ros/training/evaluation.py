@@ -1,7 +1,14 @@
 """Evaluation, in one place: noise-free episodes of a policy on its own environment, the evaluation protocol (which
 seeds, how many episodes; docs/algorithm.md#training-loop), and the outputs a person reads (evaluations.csv and
 learning_curve.png, written atomically). Both front-ends (the headless trainer and the embedded ROS graph) use
-:class:`Evaluator`.
+:class:`Evaluator`; the learning campaign's SAC peer (bench/learning/sac_peer.py) uses it too, so both algorithms are
+evaluated by one protocol and one set of columns.
+
+Command telemetry columns (definitions: :mod:`symphony_ros.control.telemetry`, means over joints, in the env's
+command units against its action bounds): ``train_*`` the commands the training environment received since the
+previous evaluation (noise, exploration and the zero-policy window included), ``eval_*`` the noise-free commands of
+this evaluation's episodes. ``sigma_mean``/``beta_mean``: the actor's σ and β means over the states of this
+evaluation (empty for a policy without them).
 """
 from __future__ import annotations
 
@@ -16,11 +23,14 @@ import numpy as np
 
 from ..core.checkpoint import atomic_write_bytes
 from ..core.config import SymphonyConfig
+from ..control.telemetry import CommandMetrics, CommandTelemetry
 from ..core.observation import policy_input
 from ..envs.gym_env import ActionMapping, make_env
 
+TELEMETRY_FIGURES = ("saturation", "abs_delta", "hf_share", "reach", "sign_flips")
 EVAL_FIELDS = ("step", "train_step", "updates", "return_mean", "return_std", "episode_length_mean", "episodes",
-               "wall_time_s")
+               "wall_time_s") + tuple(f"{w}_{k}" for w in ("train", "eval") for k in TELEMETRY_FIGURES) + (
+               "sigma_mean", "beta_mean")
 EVAL_ENV_SEED_OFFSET = 10_000      # the evaluation env's seed = run seed + this
 EVAL_EPISODE_SEED_OFFSET = 20_000  # episode k of the evaluation at step t resets with run seed + this + t + k
 
@@ -38,8 +48,16 @@ def write_evaluations_csv(path: str | Path, rows: Sequence[dict[str, Any]]) -> N
 
 
 def read_evaluations_csv(path: str | Path) -> list[dict[str, float]]:
+    """The rows as floats; an empty cell (a column an older file or a policy lacks) reads as NaN."""
     with open(path, newline="") as f:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+        return [{k: float(v) if v not in ("", None) else float("nan") for k, v in row.items()}
+                for row in csv.DictReader(f)]
+
+
+def telemetry_columns(prefix: str, metrics: CommandMetrics | None) -> dict[str, float]:
+    """``{prefix}_{figure}``: the per-joint means of ``metrics`` for the evaluations.csv columns (NaN if None)."""
+    means = metrics.means() if metrics is not None and metrics.count else {}
+    return {f"{prefix}_{k}": round(means.get(k, float("nan")), 6) for k in TELEMETRY_FIGURES}
 
 
 def plot_learning_curve(path: str | Path, rows: Sequence[dict[str, Any]], title: str) -> None:
@@ -77,9 +95,10 @@ class EvalResult:
 
 
 def evaluate(env, act_fn: ActFn, mapping: ActionMapping, episodes: int, *, prev_action: bool = False,
-             seed: int | None = None) -> EvalResult:
+             seed: int | None = None, telemetry: CommandTelemetry | None = None) -> EvalResult:
     """Run ``episodes`` noise-free episodes; ``act_fn(x)`` returns the policy action for the policy input x (the
-    observation, with the previous action prepended when ``prev_action``). Episode k resets with ``seed + k``."""
+    observation, with the previous action prepended when ``prev_action``). Episode k resets with ``seed + k``.
+    ``telemetry``: each command the env receives is added to it (the first of an episode as a new episode)."""
     returns, lengths = [], []
     act_dim = env.action_space.shape[0]
     for ep in range(episodes):
@@ -88,7 +107,10 @@ def evaluate(env, act_fn: ActFn, mapping: ActionMapping, episodes: int, *, prev_
         total, n, done = 0.0, 0, False
         while not done:
             a = act_fn(policy_input(obs, prev))
-            obs, r, terminated, truncated, _ = env.step(mapping(a))
+            command = mapping(a)
+            if telemetry is not None:
+                telemetry.add(command, new_episode=n == 0)
+            obs, r, terminated, truncated, _ = env.step(command)
             total += float(r)
             n += 1
             done = terminated or truncated
@@ -103,13 +125,16 @@ def evaluate(env, act_fn: ActFn, mapping: ActionMapping, episodes: int, *, prev_
 
 class Evaluator:
     """The evaluation protocol of one run: ``cfg.eval_episodes`` noise-free episodes on a separate environment
-    (seeded ``seed + EVAL_ENV_SEED_OFFSET``); the rows and the CSV/PNG in ``out``.
+    (seeded ``seed + EVAL_ENV_SEED_OFFSET``); the rows and the CSV/PNG in ``out``. ``episode_limit``: the
+    evaluation episodes' time limit in steps (None: the environment's own registered limit).
 
-    ``evaluate(step, updates, act_fn, train_step=..., wall_time_s=...)`` runs one evaluation and returns its row."""
+    ``evaluate(step, updates, act_fn, train_step=..., wall_time_s=..., train_telemetry=..., extra=...)`` runs one
+    evaluation and returns its row."""
 
     def __init__(self, env_id: str, cfg: SymphonyConfig, out: str | Path, *, seed: int = 0,
-                 action_mode: str = "paper", title: str = "", rows: list[dict[str, Any]] | None = None) -> None:
-        self.env = make_env(env_id, episode_limit=cfg.episode_limit, seed=seed + EVAL_ENV_SEED_OFFSET)
+                 action_mode: str = "paper", title: str = "", rows: list[dict[str, Any]] | None = None,
+                 episode_limit: int | None = None) -> None:
+        self.env = make_env(env_id, episode_limit=episode_limit, seed=seed + EVAL_ENV_SEED_OFFSET)
         self.mapping = ActionMapping(self.env.action_space.low, self.env.action_space.high, action_mode)
         self.cfg, self.out, self.seed, self.env_id = cfg, Path(out), int(seed), env_id
         self.title = title or f"Symphony {cfg.preset.upper()} on {env_id}"
@@ -125,13 +150,23 @@ class Evaluator:
         return float(self.rows[-1]["return_mean"]) if self.rows else float("nan")
 
     def evaluate(self, step: int, updates: int, act_fn: ActFn, *, train_step: int | None = None,
-                 wall_time_s: float | None = None) -> dict[str, Any]:
+                 wall_time_s: float | None = None, train_telemetry: CommandMetrics | None = None,
+                 extra: Callable[[], dict[str, float]] | None = None) -> dict[str, Any]:
+        """One evaluation at ``step``. ``train_telemetry``: the training commands since the previous evaluation
+        (the ``train_*`` columns; NaN when None); ``extra()``, called after the episodes, adds columns (e.g. the
+        actor's ``sigma_mean``/``beta_mean`` over the evaluation states)."""
+        tel = CommandTelemetry(self.env.action_space.low, self.env.action_space.high)
         res = evaluate(self.env, act_fn, self.mapping, self.cfg.eval_episodes,
-                       prev_action=self.cfg.prev_action_in_obs, seed=self.seed + EVAL_EPISODE_SEED_OFFSET + step)
+                       prev_action=self.cfg.prev_action_in_obs, seed=self.seed + EVAL_EPISODE_SEED_OFFSET + step,
+                       telemetry=tel)
         row = dict(step=step, train_step=step if train_step is None else train_step, updates=updates,
                    return_mean=res.return_mean, return_std=res.return_std,
                    episode_length_mean=res.episode_length_mean, episodes=res.episodes,
-                   wall_time_s=round(time.perf_counter() - self._t0 if wall_time_s is None else wall_time_s, 2))
+                   wall_time_s=round(time.perf_counter() - self._t0 if wall_time_s is None else wall_time_s, 2),
+                   **telemetry_columns("train", train_telemetry), **telemetry_columns("eval", tel.summary()),
+                   sigma_mean=float("nan"), beta_mean=float("nan"))
+        if extra is not None:
+            row.update(extra())
         self.rows.append(row)
         write_evaluations_csv(self.out / "evaluations.csv", self.rows)
         plot_learning_curve(self.out / "learning_curve.png", self.rows, self.title)

@@ -5,6 +5,14 @@ due (:class:`~symphony_ros.training.evaluation.Evaluator`); act with the noisy a
 zero-policy window: this is a simulation); the transition passes the storage rules and
 :meth:`SymphonyAgent.observe` stores it (ending exploration after N_exp); then the G updates it owes, each on a
 fresh batch. Outputs under ``out_dir``: evaluations.csv, learning_curve.png, checkpoints/ckpt_*.pt.
+
+Time limit: by default an episode ends at the environment's own registered limit (its TimeLimit
+``max_episode_steps``: 1000 for InvertedPendulum-v5 and Humanoid-v5, 50 for Reacher-v5), for training and evaluation
+alike; ``paper_episode_limit=True`` imposes ``config.episode_limit`` (1,000 in every preset) on every env instead, as
+the reference does. The zero-policy window counts back from whichever limit applies.
+
+Every command sent to the training env goes to a :class:`~symphony_ros.control.telemetry.CommandTelemetry`; each
+evaluation writes its figures since the previous evaluation (the ``train_*`` columns) and starts a new window.
 """
 from __future__ import annotations
 
@@ -22,8 +30,9 @@ from ..core.agent import SymphonyAgent
 from ..core.checkpoint import AgentCheckpoints, CheckpointError
 from ..core.config import SymphonyConfig
 from ..core.observation import policy_input
+from ..control.telemetry import CommandTelemetry
 from ..core.storage import InvalidTransition
-from ..envs.gym_env import ActionMapping, make_env
+from ..envs.gym_env import ActionMapping, ActionRatePenalty, make_env
 from .evaluation import Evaluator
 from .progress import ProgressReporter
 from .session import StopFlag
@@ -41,20 +50,37 @@ class TrainResult:
     checkpoint: Path | None = None
 
 
+def episode_limit_of(env) -> int:
+    """The time limit (steps) of a gymnasium env: its spec's ``max_episode_steps`` (the TimeLimit wrapper)."""
+    limit = getattr(getattr(env, "spec", None), "max_episode_steps", None)
+    if limit is None:
+        raise ValueError(f"environment {getattr(env.spec, 'id', env)} has no time limit; pass paper_episode_limit")
+    return int(limit)
+
+
 class HeadlessTrainer:
     """Args: ``env_id`` (gymnasium id), ``config``, ``out_dir``; ``max_steps`` total environment steps (exploration
     included); ``device`` "auto" | "cpu" | "cuda"; ``action_mode`` "paper" | "rescale"; ``resume`` continues from the
     newest good checkpoint in ``out_dir/checkpoints``; ``checkpoint_at_exit`` False: :meth:`run` writes no checkpoint
-    when it returns (only the periodic ones; for a caller that runs it in chunks, e.g. bench/bench_graph.py)."""
+    when it returns (only the periodic ones; for a caller that runs it in chunks, e.g. bench/bench_graph.py);
+    ``paper_episode_limit`` True: episodes last ``config.episode_limit`` steps on every env instead of the env's own
+    time limit (the module docstring); ``action_rate_penalty`` w > 0: the training reward pays
+    w·mean((Δcommand/range)²) per step (:class:`~symphony_ros.envs.gym_env.ActionRatePenalty`; evaluations are not
+    penalised)."""
 
     def __init__(self, env_id: str, config: SymphonyConfig, out_dir: str | Path, *, max_steps: int = 3_000_000,
                  device: str = "auto", seed: int = 0, action_mode: str = "paper", resume: bool = False,
                  progress: bool = True, checkpoint_every: int | None = None, keep_checkpoints: int = 2,
-                 stop_at_return: float | None = None, checkpoint_at_exit: bool = True) -> None:
+                 stop_at_return: float | None = None, checkpoint_at_exit: bool = True,
+                 paper_episode_limit: bool = False, action_rate_penalty: float = 0.0) -> None:
         self.env_id, self.cfg, self.out = env_id, config, Path(out_dir)
         self.max_steps, self.seed, self.progress = int(max_steps), int(seed), progress
         self.out.mkdir(parents=True, exist_ok=True)
-        self.env = make_env(env_id, episode_limit=config.episode_limit, seed=seed)
+        imposed = config.episode_limit if paper_episode_limit else None
+        self.env = make_env(env_id, episode_limit=imposed, seed=seed)
+        self.episode_limit = episode_limit_of(self.env)
+        if action_rate_penalty > 0:    # the training env only: evaluations report the task's own return
+            self.env = ActionRatePenalty(self.env, action_rate_penalty)
         space = self.env.action_space
         self.act_dim = int(space.shape[0])
         self.mapping = ActionMapping(space.low, space.high, action_mode)
@@ -63,7 +89,9 @@ class HeadlessTrainer:
         random.seed(seed)
         np.random.seed(seed)
         self.agent = SymphonyAgent(self.obs_dim, self.act_dim, config, device=device, seed=seed)
-        self.evaluator = Evaluator(env_id, config, self.out, seed=seed, action_mode=action_mode)
+        self.evaluator = Evaluator(env_id, config, self.out, seed=seed, action_mode=action_mode,
+                                   episode_limit=imposed)
+        self.telemetry = CommandTelemetry(space.low, space.high)   # training commands since the last evaluation
         self.checkpoints = AgentCheckpoints(self.out / "checkpoints", keep=keep_checkpoints)
         self.checkpoint_every = checkpoint_every or config.eval_every
         self.total_steps = 0
@@ -132,10 +160,26 @@ class HeadlessTrainer:
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self) -> dict[str, Any]:
-        return self.evaluator.evaluate(
-            self.total_steps, self.agent.updates, lambda x: self.agent.act(x, act=1.0, noise=0.0),
+        """One noise-free evaluation; its row carries the training-command telemetry since the previous one (then
+        reset) and the actor's σ/β means over the evaluation states."""
+        states: list[np.ndarray] = []
+
+        def act_fn(x: np.ndarray) -> np.ndarray:
+            states.append(x)
+            return self.agent.act(x, act=1.0, noise=0.0)
+
+        def sigma_beta() -> dict[str, float]:
+            if not states:
+                return {}
+            sigma, beta = self.agent.sigma_beta(np.stack(states))
+            return dict(sigma_mean=round(sigma, 6), beta_mean=round(beta, 6))
+
+        row = self.evaluator.evaluate(
+            self.total_steps, self.agent.updates, act_fn,
             train_step=self.total_steps - (self.learning_start_step or self.total_steps),
-            wall_time_s=self.wall_time)
+            wall_time_s=self.wall_time, train_telemetry=self.telemetry.summary(), extra=sigma_beta)
+        self.telemetry.reset()
+        return row
 
     # ------------------------------------------------------------------ main loop
     def run(self) -> TrainResult:
@@ -148,7 +192,7 @@ class HeadlessTrainer:
             while self.total_steps < self.max_steps and not flag.stop:
                 obs, _ = self.env.reset(seed=self.seed + self.episodes)
                 prev = np.zeros(self.act_dim, np.float32) if cfg.prev_action_in_obs else None
-                for t in range(cfg.episode_limit):
+                for t in range(self.episode_limit):
                     if schedule.evaluation_due(self.total_steps, agent.learning, self.evaluator.last_step):
                         ret = self.evaluate()["return_mean"]
                         if self.stop_at_return is not None and ret >= self.stop_at_return:
@@ -158,10 +202,12 @@ class HeadlessTrainer:
                     if agent.learning and self.total_steps % self.checkpoint_every == 0:
                         self.save()
                     act, noise = schedule.execution_gains(t, learning=agent.learning, simulation=True,
-                                                          deterministic=False)
+                                                          deterministic=False, episode_limit=self.episode_limit)
                     x = policy_input(obs, prev)
                     a = agent.act(x, act=act, noise=noise)
-                    obs2, r, terminated, truncated, _ = self.env.step(self.mapping(a))
+                    command = self.mapping(a)
+                    self.telemetry.add(command, new_episode=t == 0)
+                    obs2, r, terminated, truncated, _ = self.env.step(command)
                     x2 = policy_input(obs2, a if prev is not None else None)
                     self.total_steps += 1
                     stats = self.store_step(x, a, r, x2, terminated, truncated, t) or stats
