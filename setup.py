@@ -49,6 +49,8 @@ setup(
         # `symphony-ros export --format onnx` (torch.export-based exporter) and the ONNX runtime policy
         "export": EXPORT,
         "dev": ["pytest>=7", "pytest-timeout>=2", "ruff>=0.8", *EXPORT],
+        # the learning campaign's peer (bench/learning/sac_peer.py) and its protocol test; not needed to run the package
+        "bench": ["stable-baselines3==2.9.2", "pandas>=2"],
     },
     # node executables are the scripts/ wrappers above (lib/symphony_ros, as `ros2 run` expects), not on PATH
     entry_points={

@@ -85,7 +85,7 @@ def test_action_rate_penalty_is_the_mean_squared_share_of_the_range_per_step():
 
 
 def test_sac_peer_evaluates_by_the_same_protocol_at_the_same_steps(tmp_path):
-    pytest.importorskip("stable_baselines3")
+    pytest.importorskip("stable_baselines3", reason="stable-baselines3 not installed (pip extra 'bench')")
     sys.path.insert(0, str(ROOT / "bench" / "learning"))
     from sac_peer import train_sac
     cfg = load_preset("s3", dict(TINY, n_exp=200, eval_every=100))

@@ -24,7 +24,7 @@ python -m pip install -q --upgrade pip
 python -m pip install -q 'torch==2.13.0'
 if [ "$DISTRO" = kilted ]; then
   python -m pip install -q './interfaces'
-  python -m pip install -q '.[ros,sim,bags,dev]'
+  python -m pip install -q '.[ros,sim,bags,dev,bench]'
   # ROS 2's launch system and command line (ros2 launch / run / lifecycle / param), not installable from PyPI: the
   # team keeps wheels of them beside the repository. Without them the launch tests skip and say why.
   if [ -f ../shared/ros2_launch/install.sh ]; then
